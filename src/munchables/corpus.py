@@ -1,0 +1,426 @@
+"""NER corpora: CoNLL-style column files read into IOB2 sentences, and the paper's Table 1.
+
+A corpus is a directory with a train, a dev (or devel) and a test file, one token per line with
+its tag in the last column and a blank line between sentences, the layout of Crichton et al.
+(2017) and of BioBERT's preprocessed NER data (Lee et al. 2020). Tags may be IOB1, IOB2 or IOBES
+(Ramshaw & Marcus 1995; Tjong Kim Sang & Veenstra 1999; Ratinov & Roth 2009); every file is
+converted to IOB2 on reading, so the rest of munchables sees one scheme only. Where an IOB2 file
+starts an entity with I-X, it is read the way the CoNLL `conlleval` script reads it: as the start
+of an entity. The corpora and their figures are described in ../shared/data/README.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import logging
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from munchables.errors import UserError
+
+log = logging.getLogger("munchables")
+
+SPLITS = ("train", "dev", "test")
+SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "devel"), "test": ("test",)}  # file stems
+EXTENSIONS = ("", ".tsv", ".txt", ".conll", ".iob", ".iob2", ".bio", ".iobes", ".bioes")  # + ".gz"
+ENV_DATA = "MUNCHABLES_DATA"  # environment variable naming the data directory
+BARE_TYPE = "Entity"  # the type given to bare tags (B, I, E, S) as in BioBERT's files
+TAG_FORMS = "O, B-TYPE, I-TYPE, E-TYPE, S-TYPE or a bare B/I/E/S"
+LINE_FORM = "TOKEN<TAB>TAG lines (tag in the last column) with a blank line between sentences"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: its tokens and their IOB2 tags, of equal length."""
+
+    tokens: tuple[str, ...]  # the first column of each line
+    tags: tuple[str, ...]  # always IOB2: "O", "B-Type", "I-Type"
+
+
+@dataclass
+class Corpus:
+    """The three splits of one corpus, read from one directory."""
+
+    name: str  # corpus id ("ncbi-disease") or the directory name when loaded from a path
+    family: str | None  # entity family ("disease", "chemical", ...); None when unknown or mixed
+    path: Path  # the corpus directory, resolved
+    train: list[Sentence]  # training sentences (the first N when a train limit was given)
+    dev: list[Sentence]  # development sentences
+    test: list[Sentence]  # test sentences
+
+    def split(self, name: str) -> list[Sentence]:
+        """The sentences of split `name` ("train", "dev" or "test")."""
+        if name not in SPLITS:
+            raise UserError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+    @property
+    def entity_types(self) -> list[str]:
+        """The entity types seen in any split, sorted."""
+        tags = set().union(*(s.tags for split in SPLITS for s in self.split(split)))
+        return sorted(tag[2:] for tag in tags if tag.startswith("B-"))
+
+
+@dataclass(frozen=True)
+class PaperCorpus:
+    """One row group of Table 1 of the MUNCHABLES paper."""
+
+    family: str  # the entity family the paper groups the corpus under
+    citation: str  # who published the corpus
+    counts: dict[str, tuple[int, int, int]]  # split -> (sentences, words, mentions) in Table 1
+
+
+def _counts(sentences, words, mentions) -> dict[str, tuple[int, int, int]]:
+    """Table 1's train/dev/test figures, given as three (train, dev, test) triples."""
+    return {split: (sentences[i], words[i], mentions[i]) for i, split in enumerate(SPLITS)}
+
+
+# Table 1 of the paper, in its order; the figures are those of the BioBERT versions (Lee et al. 2020).
+PAPER_CORPORA: dict[str, PaperCorpus] = {
+    "ncbi-disease": PaperCorpus("disease", "Dogan et al. 2014", _counts(
+        (5424, 923, 940), (135701, 23969, 24497), (5134, 787, 960))),
+    "bc5cdr-disease": PaperCorpus("disease", "Li et al. 2016", _counts(
+        (4560, 4581, 4797), (118170, 117453, 124750), (4182, 4246, 4424))),
+    "bc5cdr-chem": PaperCorpus("chemical", "Li et al. 2016", _counts(
+        (4560, 4581, 4797), (118170, 117453, 124750), (5203, 5347, 5385))),
+    "chemdner": PaperCorpus("chemical", "Krallinger et al. 2015", _counts(
+        (30682, 30639, 26364), (893685, 887805, 767636), (29478, 29486, 25346))),
+    "bc2gm": PaperCorpus("gene/protein", "Smith et al. 2008", _counts(
+        (12574, 2519, 5038), (355405, 71042, 143465), (15197, 3061, 6325))),
+    "jnlpba": PaperCorpus("gene/protein", "Kim et al. 2004", _counts(
+        (14690, 3856, 3856), (443653, 117213, 114709), (32178, 8575, 6241))),
+    "linnaeus": PaperCorpus("species", "Gerner et al. 2010", _counts(
+        (11935, 4078, 7142), (281273, 93877, 165095), (2119, 711, 1433))),
+    "s800": PaperCorpus("species", "Pafilis et al. 2013", _counts(
+        (5733, 830, 1630), (147291, 22217, 42298), (2557, 384, 767))),
+}
+
+# Families of the ../shared/data-extra corpora (Crichton et al. 2017) that hold one kind of entity;
+# the mixed-type ones (bionlp11id, bionlp13cg, bionlp13pc, craft) have no family.
+EXTRA_FAMILIES: dict[str, str] = {
+    "anatem": "anatomy",
+    "bionlp09": "gene/protein",
+    "bionlp11epi": "gene/protein",
+    "bionlp13ge": "gene/protein",
+    "ex-ptm": "gene/protein",
+}
+
+CHEMDNER_HINT = (
+    "chemdner (BC4CHEMD) could not be obtained offline: on a machine with internet access download "
+    "data/BC4CHEMD/{{train,devel,test}}.tsv from the GitHub repository cambridgeltl/MTL-Bioinformatics-2016, "
+    "drop the -DOCSTART- lines, rename devel.tsv to dev.tsv and put the files in {data}/chemdner/"
+)
+
+
+# ----------------------------------------------------------------------------- finding corpora
+
+
+def default_data_dir(flag: str | os.PathLike | None = None) -> Path | None:
+    """The data directory: the flag, else $MUNCHABLES_DATA, else ../shared/data beside the repository
+    or the working directory where it exists, else None."""
+    if flag is not None:
+        return Path(flag).expanduser()
+    if os.environ.get(ENV_DATA):
+        return Path(os.environ[ENV_DATA]).expanduser()
+    repo_root = Path(__file__).resolve().parents[2]
+    for candidate in (repo_root / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"):
+        if candidate.is_dir():
+            return candidate.resolve()
+    return None
+
+
+def corpus_family(name: str) -> str | None:
+    """The entity family of a known corpus id (paper or extra); None for any other name."""
+    key = name.lower()
+    if key in PAPER_CORPORA:
+        return PAPER_CORPORA[key].family
+    return EXTRA_FAMILIES.get(key)
+
+
+def find_corpus_dir(name_or_path: str, data_dir: Path | None) -> Path:
+    """The directory of a corpus: an existing directory path as given, else `data_dir`/id."""
+    given = Path(name_or_path).expanduser()
+    if given.is_dir():
+        return given
+    if given.exists():
+        raise UserError(f"{given} is a file; expected a corpus directory holding train, dev and test files")
+    if os.sep in name_or_path or name_or_path.startswith("."):
+        raise UserError(f"{name_or_path}: no such directory; expected a corpus directory or a corpus id")
+    if data_dir is None:
+        raise UserError(f"corpus {name_or_path!r} not found: no data directory is set and no such directory "
+                        f"exists; pass --data-dir DIR or set {ENV_DATA}")
+    if not Path(data_dir).is_dir():
+        raise UserError(f"corpus {name_or_path!r} not found: data directory {data_dir} does not exist; "
+                        f"pass --data-dir DIR or set {ENV_DATA} to a folder with one sub-folder per corpus")
+    corpus_dir = Path(data_dir) / name_or_path
+    if corpus_dir.is_dir():
+        return corpus_dir
+    hint = _missing_hint(name_or_path, Path(data_dir))
+    raise UserError(f"corpus {name_or_path!r} not found in {data_dir}; {hint}")
+
+
+def _missing_hint(name: str, data_dir: Path) -> str:
+    """What to do about a corpus missing from `data_dir`."""
+    if name == "chemdner":
+        return CHEMDNER_HINT.format(data=data_dir)
+    present = available_corpora(data_dir)
+    listing = ", ".join(present) if present else "none"
+    return f"available there: {listing} (or give the path of a corpus directory)"
+
+
+def _split_candidates(corpus_dir: Path, split: str) -> list[Path]:
+    """The files of `corpus_dir` that may hold `split`: train, train.tsv, train.tsv.gz, ..."""
+    names = {stem + ext + gz for stem in SPLIT_NAMES[split] for ext in EXTENSIONS for gz in ("", ".gz")}
+    return sorted(p for p in corpus_dir.iterdir() if p.name in names and p.is_file())
+
+
+def split_files(corpus_dir: Path) -> dict[str, Path]:
+    """The train, dev and test file of a corpus directory; a missing or doubled split is an error."""
+    files = {}
+    for split in SPLITS:
+        found = _split_candidates(corpus_dir, split)
+        if not found:
+            stems = " or ".join(SPLIT_NAMES[split])
+            raise UserError(f"{corpus_dir}: no {split} file; expected a file named {stems}, with or without "
+                            f"an extension ({', '.join(e for e in EXTENSIONS if e)}) and optionally .gz")
+        if len(found) > 1:
+            raise UserError(f"{corpus_dir}: several {split} files ({', '.join(p.name for p in found)}); "
+                            f"expected one (remove or rename the others)")
+        files[split] = found[0]
+    return files
+
+
+def available_corpora(data_dir: Path | None) -> list[str]:
+    """Corpus ids under `data_dir`: paper corpora in Table 1 order, then any other with a train file."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        return []
+    present = {p.name for p in Path(data_dir).iterdir() if p.is_dir() and _split_candidates(p, "train")}
+    paper = [name for name in PAPER_CORPORA if name in present]
+    return paper + sorted(present - set(paper))
+
+
+def missing_paper_corpora(data_dir: Path | None) -> list[str]:
+    """The Table 1 corpus ids that `data_dir` lacks."""
+    present = set(available_corpora(data_dir))
+    return [name for name in PAPER_CORPORA if name not in present]
+
+
+# ----------------------------------------------------------------------------- tags and schemes
+
+
+_TAG_RE = re.compile(r"(?:O|([BIES])(?:-(.+))?)")
+_TAG_CACHE: dict[str, tuple[str, str] | None] = {}  # raw tag -> (prefix, type); None when unknown
+
+
+def _split_tag(tag: str) -> tuple[str, str] | None:
+    """("B", "Disease") for "B-Disease", ("O", "") for "O", (prefix, "Entity") for a bare prefix."""
+    if tag not in _TAG_CACHE:
+        match = _TAG_RE.fullmatch(tag)
+        _TAG_CACHE[tag] = None if match is None else (
+            ("O", "") if match.group(1) is None else (match.group(1), match.group(2) or BARE_TYPE))
+    return _TAG_CACHE[tag]
+
+
+def _parse_tag(tag: str) -> tuple[str, str]:
+    """`_split_tag` for tags that are not read from a file: an unknown form is an error."""
+    parsed = _split_tag(tag)
+    if parsed is None:
+        raise UserError(f"unknown tag {tag!r}; expected {TAG_FORMS}")
+    return parsed
+
+
+def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
+    """The tagging scheme of a file's tag sequences: IOBES when any E- or S- tag occurs; IOB2 when
+    a B-X opens an entity (after O or another type) or nothing tells the schemes apart; IOB1 when
+    only I-X opens entities (Tjong Kim Sang & Veenstra 1999)."""
+    b_opens = i_opens = False
+    for tags in tag_sequences:
+        current = None  # type of the entity the previous tag belongs to
+        for tag in tags:
+            prefix, kind = _parse_tag(tag)
+            if prefix in "ES":
+                return "IOBES"
+            if prefix == "B" and current != kind:
+                b_opens = True
+            elif prefix == "I" and current != kind:
+                i_opens = True
+            current = None if prefix == "O" else kind
+    return "IOB1" if i_opens and not b_opens else "IOB2"
+
+
+def _to_iob2(tags: Sequence[str], scheme: str) -> tuple[tuple[str, ...], int]:
+    """The IOB2 tags of one sentence, and how many entities began with I-X or E-X (conlleval's reading:
+    such a tag starts an entity). IOBES: S-X -> B-X, E-X -> I-X. IOB1: B-X only splits two entities."""
+    out = []
+    opened_by_inside = 0
+    current = None  # type of the open entity, None outside one
+    for tag in tags:
+        prefix, kind = _split_tag(tag)
+        if prefix == "O":
+            out.append("O")
+            current = None
+            continue
+        starts = prefix in "BS" or current != kind
+        if starts and prefix in "IE":
+            opened_by_inside += 1
+        out.append(("B-" if starts else "I-") + kind)
+        current = None if scheme == "IOBES" and prefix in "ES" else kind
+    return tuple(out), opened_by_inside
+
+
+# ----------------------------------------------------------------------------- reading files
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of a file, gunzipped when it is gzip, without a leading BOM."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected a column file with {LINE_FORM}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; expected a column file with {LINE_FORM}") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise UserError(f"{path}:{line}: byte {data[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
+                        f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
+
+
+def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
+    """(tokens, raw tags) per sentence, checking each line's columns and tag form."""
+    sentences = []
+    tokens, tags = [], []
+    width, width_line = 0, 0  # column count of the file's first token line, and that line's number
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip()
+        if not line or line.startswith("-DOCSTART-"):
+            if tokens:
+                sentences.append((tokens, tags))
+                tokens, tags = [], []
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        if len(fields) != width:
+            if len(fields) == 1:
+                raise UserError(f"{path}:{number}: one column ({line!r}); expected a token and a tag "
+                                f"column separated by a TAB")
+            if width:
+                raise UserError(f"{path}:{number}: {len(fields)} columns; expected {width} like line "
+                                f"{width_line}, the first token line")
+            width, width_line = len(fields), number
+        tag = fields[-1]
+        if _TAG_CACHE.get(tag) is None and _split_tag(tag) is None:
+            raise UserError(f"{path}:{number}: unknown tag {tag!r}; expected {TAG_FORMS}")
+        if not fields[0]:
+            raise UserError(f"{path}:{number}: empty token; expected a token in the first column")
+        tokens.append(fields[0])
+        tags.append(tag)
+    if tokens:
+        sentences.append((tokens, tags))
+    return sentences
+
+
+@functools.lru_cache(maxsize=256)
+def _read_cached(path: Path, mtime_ns: int, size: int) -> tuple[Sentence, ...]:
+    """The sentences of one file; cached on (resolved path, mtime, size), so changed files are re-read."""
+    raw = _parse_columns(_read_text(path), path)
+    if not raw:
+        raise UserError(f"{path}: no sentences; expected {LINE_FORM}")
+    scheme = detect_scheme(tags for _, tags in raw)
+    sentences, opened_by_inside = [], 0
+    for tokens, tags in raw:
+        iob2, n = _to_iob2(tags, scheme)
+        opened_by_inside += n
+        sentences.append(Sentence(tuple(tokens), iob2))
+    if opened_by_inside and scheme != "IOB1":
+        log.warning("%s: %d entity start(s) written as I- (or E-) in this %s file; read as B-, "
+                    "as conlleval does", path, opened_by_inside, scheme)
+    return tuple(sentences)
+
+
+def read_column_file(path: Path) -> list[Sentence]:
+    """The sentences of a CoNLL-style column file (token first, tag last), tags converted to IOB2."""
+    path = Path(path).expanduser().resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected a column file with {LINE_FORM}") from None
+    return list(_read_cached(path, stat.st_mtime_ns, stat.st_size))
+
+
+# ----------------------------------------------------------------------------- corpora
+
+
+def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None) -> Corpus:
+    """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
+    `train_limit` keeps the first N training sentences."""
+    if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
+                                    or train_limit < 1):
+        raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
+                        f"(use --train-limit N with N >= 1)")
+    corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir())
+    files = split_files(corpus_dir)
+    splits = {split: read_column_file(path) for split, path in files.items()}
+    if train_limit is not None:
+        splits["train"] = splits["train"][:train_limit]
+    name = corpus_dir.resolve().name
+    return Corpus(name=name, family=corpus_family(name), path=corpus_dir.resolve(), **splits)
+
+
+def corpus_stats(corpus: Corpus) -> list[dict]:
+    """Sentences, tokens and mentions (entities after IOB2 conversion) of each split."""
+    rows = []
+    for split in SPLITS:
+        sentences = corpus.split(split)
+        rows.append({
+            "corpus": corpus.name,
+            "split": split,
+            "sentences": len(sentences),
+            "tokens": sum(len(s.tokens) for s in sentences),
+            "mentions": sum(tag.startswith("B-") for s in sentences for tag in s.tags),
+        })
+    return rows
+
+
+def format_table1(rows: list[dict]) -> str:
+    """Our figures beside Table 1's, one line per corpus and split; '*' marks a paper figure that
+    differs from ours, and each Table 1 corpus absent from `rows` gets lines saying "missing"."""
+    header = (f"{'corpus':<16}{'family':<14}{'split':<7}{'sentences':>10}{'tokens':>10}{'mentions':>10}"
+              f"   | paper:{'sentences':>10}{'words':>10}{'mentions':>10}")
+    lines = [header, "-" * len(header)]
+    by_corpus: dict[str, list[dict]] = {}
+    for row in rows:
+        by_corpus.setdefault(row["corpus"], []).append(row)
+    names = list(PAPER_CORPORA) + [name for name in by_corpus if name not in PAPER_CORPORA]
+    differs = False
+    for name in names:
+        family = corpus_family(name) or "-"
+        paper = PAPER_CORPORA.get(name)
+        for row in by_corpus.get(name) or [{"split": split, "missing": True} for split in SPLITS]:
+            if row.get("missing"):
+                ours = f"{'missing':>10}{'':>20}"
+                ours_counts = None
+            else:
+                ours_counts = (row["sentences"], row["tokens"], row["mentions"])
+                ours = "".join(f"{n:>10,}" for n in ours_counts)
+            line = f"{name:<16}{family:<14}{row['split']:<7}{ours}   |"
+            if paper is not None and row["split"] in paper.counts:
+                figures = paper.counts[row["split"]]
+                marks = ["*" if ours_counts is not None and ours_counts[i] != n else " "
+                         for i, n in enumerate(figures)]
+                differs = differs or "*" in marks
+                line += " " * 6 + "".join(f"{n:>9,}{m}" for n, m in zip(figures, marks))
+            lines.append(line.rstrip())
+    if differs:
+        lines.append("* differs from our figure")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Token features beyond the learned ones: pretrained word vectors (and, later, language models)."""

@@ -1,0 +1,173 @@
+"""From options to a trained model directory: load corpora, build the model, train, evaluate, save.
+
+`train(options)` is what `munch train` runs; `schedule(options)` yields the same updates without
+training (`munch schedule`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from . import corpus as corpora_mod
+from .batching import Collator
+from .corpus import Corpus
+from .errors import UserError
+from .evaluate import score
+from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
+from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
+from .predict import Tagger, decode, pick_device
+from .schedules import Schedule, Update
+from .trainer import TrainConfig, Trainer, atomic_write_text
+from .vocab import Vocabularies, build_vocabularies, normalise
+
+log = logging.getLogger("munchables")
+
+AUX_ORDERS = ("random", "sorted", "given")
+
+
+@dataclass
+class RunOptions:
+    target: str  # corpus id or directory
+    out: Path | None = None  # where the model, metrics and logs go
+    method: str = "single-task"  # one of methods.METHODS
+    aux: list[str] | None = None  # auxiliary corpora; None: every other corpus found
+    aux_order: str = "random"  # random | sorted | given (MUNCH-Iter and MUNCH-Stack)
+    iter_switch: str = "step-block"  # step-block (Algorithm 3) | epoch (the text of section 3.2)
+    data_dir: str | None = None  # where named corpora live; default see corpus.default_data_dir
+    train_limit: int | None = None  # keep the first N training sentences of every corpus
+    device: str = "auto"
+    resume: bool = False
+    trace: bool = False
+    progress: bool | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def validate(options: RunOptions) -> None:
+    if options.method not in METHODS:
+        raise UserError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
+    if options.aux_order not in AUX_ORDERS:
+        raise UserError(f"unknown --aux-order {options.aux_order!r}; choose one of {', '.join(AUX_ORDERS)}")
+    if options.iter_switch not in ITER_SWITCH:
+        raise UserError(f"unknown --iter-switch {options.iter_switch!r}; choose one of {', '.join(ITER_SWITCH)}")
+    t = options.train
+    if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
+        raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
+    if options.train_limit is not None and options.train_limit < 1:
+        raise UserError("--train-limit must be at least 1")
+
+
+def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
+    """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
+    data_dir = corpora_mod.default_data_dir(options.data_dir)
+    target = corpora_mod.load_corpus(options.target, data_dir, options.train_limit)
+    if options.method not in NEEDS_AUX:
+        return target, []
+    names = options.aux
+    if names is None:
+        names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
+    if not names:
+        raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
+    aux = [corpora_mod.load_corpus(n, data_dir, options.train_limit) for n in names]
+    for a in aux:
+        if a.name == target.name or a.path.resolve() == target.path.resolve():
+            raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
+    if len({a.name for a in aux}) != len(aux):
+        raise UserError(f"--aux names a corpus twice: {', '.join(a.name for a in aux)}")
+    return target, aux
+
+
+def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTagger, Vocabularies]:
+    """Vocabularies from the training data (plus vectors), then the model; seeded."""
+    vectors = None
+    extra: list[str] = []
+    config = options.model
+    if config.word_vectors:
+        from .embeddings.word_vectors import load_vectors, vector_words
+
+        vectors = load_vectors(config.word_vectors)
+        config.word_dim = vectors.vector_size
+        extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
+    vocab = build_vocabularies(
+        {c.name: c.train for c in corpora}, extra,
+        {c.name: [s.tags for split in (c.train, c.dev, c.test) for s in split] for c in corpora},
+    )
+    torch.manual_seed(options.train.seed)
+    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
+    if vectors is not None:
+        from .embeddings.word_vectors import lookup
+
+        init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
+    return model, vocab
+
+
+def evaluate_corpus(model, vocab, corpus: Corpus, split: str, device) -> dict:
+    """Strict entity-level precision, recall and F1 of `corpus`'s head on one split."""
+    sentences = corpus.split(split)
+    pred = decode(model, Collator(vocab, {}), corpus.name, [s.tokens for s in sentences], device)
+    return score([s.tags for s in sentences], pred).as_dict()
+
+
+def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> tuple[Schedule, Iterator[Update]]:
+    sizes = {c.name: len(c.train) for c in [target, *aux]}
+    s = Schedule(target.name, sizes, options.train.batch_size, options.train.seed,
+                 options.train.max_epochs, listener)
+    method = ITER_SWITCH[options.iter_switch] if options.method == "iter" else METHODS[options.method]
+    return s, method(s, [a.name for a in aux])
+
+
+def _check_resume(out: Path, record: dict, resume: bool) -> None:
+    path = out / "config.json"
+    if resume and path.exists():
+        before = json.loads(path.read_text())
+        changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device"))
+        if changed:
+            raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def train(options: RunOptions) -> dict:
+    """Train one model as `options` say and write model, metrics.json, log.jsonl to options.out."""
+    validate(options)
+    if options.out is None:
+        raise UserError("train needs --out DIR")
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target, aux = load_corpora(options)
+    record = asdict(options) | {"aux": [a.name for a in aux], "target": target.name}
+    _check_resume(out, record, options.resume)
+    device = pick_device(options.device)
+    started = time.perf_counter()
+    model, vocab = build_model(options, [target, *aux])
+    model.to(device)
+    collate = Collator(vocab, {c.name: c.train for c in [target, *aux]})
+    trainer = Trainer(
+        model, collate, options.train, out, device,
+        dev_f1=lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
+        resume=options.resume, trace=options.trace, progress=options.progress,
+    )
+    _, updates = make_schedule(options, target, aux, listener=trainer)
+    history = trainer.fit(updates)
+    metrics = {
+        "target": target.name, "method": options.method, "aux": [a.name for a in aux],
+        "dev": evaluate_corpus(model, vocab, target, "dev", device),
+        "test": evaluate_corpus(model, vocab, target, "test", device),
+        "epochs": len(history), "seconds": time.perf_counter() - started, "device": str(device),
+    }
+    if options.method == "multi-task":
+        metrics["per_corpus"] = {
+            c.name: {split: evaluate_corpus(model, vocab, c, split, device) for split in ("dev", "test")}
+            for c in [target, *aux]
+        }
+    Tagger(model, vocab, target.name, device).save(out, options=record)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
+             metrics["dev"]["f1"], metrics["test"]["f1"])
+    return metrics

@@ -1,0 +1,215 @@
+"""The one trainer every method shares: one update, the epoch bookkeeping, checkpoints, resume.
+
+The trainer consumes a method's generator of updates (methods.py) and acts as the schedule's
+listener: at the end of every epoch it logs, checkpoints and asks the learning-rate rule whether
+the stage has converged. Resuming replays the generator without training up to the last
+checkpoint (the streams are seeded, so the replay draws the same batches), feeding the rule the
+logged losses, then restores model, optimizer and random state and trains on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from .batching import Collator
+from .model import MultiTaskTagger
+from .schedules import PlateauRule, Stage, Update
+
+log = logging.getLogger("munchables")
+
+
+@dataclass
+class TrainConfig:
+    lr: float = 0.1  # initial SGD learning rate (reset at the start of every stage)
+    batch_size: int = 32  # sentences per batch, auxiliary and main alike
+    max_epochs: int | None = None  # cap on epochs per stage; None: the paper's rule alone
+    clip: float = 5.0  # gradient norm clipping
+    patience: int = 4  # epochs without a better main loss before the rate is halved
+    min_lr: float = 1e-4  # a stage ends when the rate falls below this
+    seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same directory, then rename: never a torn file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+class Trainer:
+    """Performs the updates of one run and keeps `out/checkpoint.pt`, `out/log.jsonl`, `out/trace.jsonl`."""
+
+    def __init__(
+        self,
+        model: MultiTaskTagger,
+        collate: Collator,  # turns training items into batches
+        config: TrainConfig,
+        out: Path,
+        device: torch.device,
+        dev_f1: Callable[[], float] | None = None,  # target dev F1, logged after every epoch
+        resume: bool = False,
+        trace: bool = False,
+        progress: bool | None = None,  # None: a progress bar only on a terminal
+    ):
+        self.model, self.collate, self.config = model, collate, config
+        self.out, self.device, self.dev_f1 = out, device, dev_f1
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+        self.rule = PlateauRule(config.lr, config.patience, min_lr=config.min_lr)
+        self.history: list[dict] = []
+        self.progress = progress
+        self._trace = open(out / "trace.jsonl", "w") if trace else None
+        self._restore: dict | None = None
+        self._done: dict[tuple[int, int], dict] = {}
+        if resume:
+            self._load_checkpoint()
+        self._new_epoch()
+
+    # --- the listener side: stages and epochs -----------------------------------------------
+
+    def begin_stage(self, stage: Stage) -> None:
+        """Every stage starts from the initial learning rate (Algorithm 4's stages included)."""
+        self.rule = PlateauRule(self.config.lr, self.config.patience, min_lr=self.config.min_lr)
+        self._set_lr(self.rule.lr)
+
+    def end_epoch(self, stage: Stage) -> bool:
+        key = (stage.number, stage.epoch)
+        if key in self._done:  # replaying a finished epoch while resuming
+            converged = self.rule.step(self._done[key]["loss"])
+            self._set_lr(self.rule.lr)
+            if self._restore is not None and key == tuple(self._restore["position"]):
+                self._apply_restore()
+            return converged
+        record = self._finish_epoch(stage)
+        converged = self.rule.step(record["loss"])
+        self._set_lr(self.rule.lr)
+        self.history.append(record)
+        self._save_checkpoint(key)
+        return converged
+
+    # --- the update loop --------------------------------------------------------------------
+
+    def fit(self, updates: Iterator[Update]) -> list[dict]:
+        """Perform every update the method yields; returns the per-epoch log."""
+        for update in updates:
+            if self._trace is not None:
+                self._trace.write(json.dumps(update.record()) + "\n")
+            if (update.stage, update.epoch) in self._done:
+                continue
+            self._step(update)
+        if self._trace is not None:
+            self._trace.close()
+        if self._bar is not None:
+            self._bar.close()
+        return self.history
+
+    def _step(self, update: Update) -> None:
+        """train(Model, Batch): one SGD update on one batch, gradient norm clipped."""
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+            self._bar = tqdm(desc=f"epoch {update.epoch}", unit="batch", leave=False,
+                             disable=not self.progress if self.progress is not None else None)
+        batch = self.collate(update.items).to(self.device)
+        self.model.train()
+        loss = self.model.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        loss = loss.detach()  # summed on the device: no host synchronisation inside the epoch
+        self._loss[update.kind] = self._loss[update.kind] + loss
+        self._batches[update.kind] += 1
+        self._sentences += len(update.items)
+        self._bar.update()
+
+    def _new_epoch(self) -> None:
+        self._loss = {"aux": torch.zeros((), device=self.device), "main": torch.zeros((), device=self.device)}
+        self._batches = {"aux": 0, "main": 0}
+        self._sentences, self._t0, self._bar = 0, None, None
+
+    def _finish_epoch(self, stage: Stage) -> dict:
+        seconds = time.perf_counter() - (self._t0 or time.perf_counter())
+        if self._bar is not None:
+            self._bar.close()
+        mean = {k: self._loss[k].item() / max(1, self._batches[k]) for k in self._loss}
+        watched = (
+            mean["main"] if stage.watch == "main"
+            else sum(self._loss.values()).item() / max(1, sum(self._batches.values()))
+        )
+        record = {
+            "stage": stage.number, "epoch": stage.epoch, "aux": stage.aux, "loss": watched,
+            "main_loss": mean["main"], "aux_loss": mean["aux"] if self._batches["aux"] else None,
+            "lr": self.rule.lr, "sentences_per_s": self._sentences / max(seconds, 1e-9),
+            "seconds": seconds,
+        }
+        if self.dev_f1 is not None:
+            record["dev_f1"] = self.dev_f1()
+        dev = f" dev F1 {record['dev_f1']:.4f}" if "dev_f1" in record else ""
+        log.info(
+            "stage %d epoch %d: loss %.4f lr %.4g%s %.0f sent/s",
+            stage.number, stage.epoch, watched, record["lr"], dev, record["sentences_per_s"],
+        )
+        self._new_epoch()
+        return record
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def _save_checkpoint(self, position: tuple[int, int]) -> None:
+        state = {
+            "position": position,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rule": asdict(self.rule),
+            "history": self.history,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+        atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+
+    def _load_checkpoint(self) -> None:
+        if not self.checkpoint_path.exists():
+            log.info("no checkpoint in %s: starting from scratch", self.out)
+            return
+        self._restore = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        self.history = list(self._restore["history"])
+        self._done = {(r["stage"], r["epoch"]): r for r in self.history}
+        log.info("resuming after stage %d epoch %d", *self._restore["position"])
+
+    def _apply_restore(self) -> None:
+        state, self._restore = self._restore, None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rule = PlateauRule(**state["rule"])
+        self._set_lr(self.rule.lr)
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
