@@ -34,6 +34,7 @@ class Batch:
     type_chars: torch.Tensor  # (U, L) long, character indices of each distinct word type
     tags: torch.Tensor  # (B, T) long, tag indices in each sentence's own corpus tag set
     corpora: list[str]  # (B,) corpus id of each sentence
+    tokens: list[Sequence[str]]  # (B,) the sentences' tokens (for features computed from text)
     groups: dict[str, torch.Tensor]  # corpus -> (b,) long, rows of the batch from that corpus
 
     def to(self, device: torch.device) -> "Batch":
@@ -41,7 +42,7 @@ class Batch:
         return Batch(
             words=move(self.words), mask=move(self.mask), lengths=self.lengths,
             types=move(self.types), type_chars=move(self.type_chars),
-            tags=move(self.tags), corpora=self.corpora,
+            tags=move(self.tags), corpora=self.corpora, tokens=self.tokens,
             groups={k: move(v) for k, v in self.groups.items()},
         )
 
@@ -118,6 +119,7 @@ class Collator:
             type_chars=torch.from_numpy(type_chars),
             tags=torch.from_numpy(tag_ids),
             corpora=list(corpora),
+            tokens=list(tokens),
             groups={k: torch.tensor(v, dtype=torch.long) for k, v in groups.items()},
         )
 
