@@ -34,6 +34,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, default=256, help="BiLSTM units per direction")
     p.add_argument("--word-dim", type=int, default=100, help="word embedding size without --word-vectors")
     p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--cache-dir", help="where SingleAux candidates are kept for reuse by --aux-order sorted (default: $MUNCHABLES_CACHE, else runs/cache)")
     p.add_argument("--word-vectors", help="initialise word embeddings from word2vec text/binary or fastText .vec/.bin")
     _add_data_dir(p)
 
@@ -47,7 +48,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
         target=args.target, out=Path(out) if out else None, method=args.method,
         aux=[a for a in args.aux.split(",") if a] if args.aux is not None else None,
         aux_order=args.aux_order, iter_switch=args.iter_switch, data_dir=args.data_dir,
-        train_limit=args.train_limit, device=getattr(args, "device", "cpu"),
+        train_limit=args.train_limit, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
@@ -69,6 +70,14 @@ def cmd_train(args) -> int:
 
     metrics = train(_run_options(args, args.out))
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
+    return 0
+
+
+def cmd_schedule(args) -> int:
+    from .pipeline import schedule
+
+    for record in schedule(_run_options(args, None)):
+        print(json.dumps(record))
     return 0
 
 
@@ -146,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     p.add_argument("--trace", action="store_true", help="write every update to DIR/trace.jsonl")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("schedule", help="print the updates `munch train` would perform, one JSON object per line; trains nothing")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("evaluate", help="strict entity-level P/R/F1 of a trained model on a corpus split")
     p.add_argument("--model", required=True)

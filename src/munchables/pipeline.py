@@ -6,10 +6,13 @@ training (`munch schedule`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +24,7 @@ from .corpus import Corpus
 from .errors import UserError
 from .evaluate import score
 from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
+from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
 from .predict import Tagger, decode, pick_device
 from .schedules import Schedule, Update
@@ -46,6 +50,7 @@ class RunOptions:
     resume: bool = False
     trace: bool = False
     progress: bool | None = None
+    cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -134,14 +139,28 @@ def _check_resume(out: Path, record: dict, resume: bool) -> None:
 
 
 def train(options: RunOptions) -> dict:
-    """Train one model as `options` say and write model, metrics.json, log.jsonl to options.out."""
+    """Train as `options` say and write model.pt, metrics.json, log.jsonl to options.out.
+
+    single-aux with several auxiliary corpora trains one model per corpus and keeps the one with
+    the best target dev F1 (section 4.1); iter and stack first put their corpora in order.
+    """
     validate(options)
     if options.out is None:
         raise UserError("train needs --out DIR")
-    out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
     target, aux = load_corpora(options)
-    record = asdict(options) | {"aux": [a.name for a in aux], "target": target.name}
+    if options.method == "single-aux" and len(aux) > 1:
+        return _train_single_aux(options, target, aux)
+    if options.method in ("iter", "stack"):
+        aux = order_aux(options, target, aux)
+    return _train_run(options, target, aux, Path(options.out))
+
+
+def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path) -> dict:
+    """One model, one run of the method's generator."""
+    out.mkdir(parents=True, exist_ok=True)
+    record = _settings(options, target) | {
+        "method": options.method, "aux": [a.name for a in aux], "iter_switch": options.iter_switch,
+    }
     _check_resume(out, record, options.resume)
     device = pick_device(options.device)
     started = time.perf_counter()
@@ -151,6 +170,7 @@ def train(options: RunOptions) -> dict:
     trainer = Trainer(
         model, collate, options.train, out, device,
         dev_f1=lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
+        stage_metrics=lambda: {s: evaluate_corpus(model, vocab, target, s, device) for s in ("dev", "test")},
         resume=options.resume, trace=options.trace, progress=options.progress,
     )
     _, updates = make_schedule(options, target, aux, listener=trainer)
@@ -159,7 +179,8 @@ def train(options: RunOptions) -> dict:
         "target": target.name, "method": options.method, "aux": [a.name for a in aux],
         "dev": evaluate_corpus(model, vocab, target, "dev", device),
         "test": evaluate_corpus(model, vocab, target, "test", device),
-        "epochs": len(history), "seconds": time.perf_counter() - started, "device": str(device),
+        "epochs": sum(1 for r in history if r["event"] == "epoch"),
+        "seconds": time.perf_counter() - started, "device": str(device),
     }
     if options.method == "multi-task":
         metrics["per_corpus"] = {
@@ -171,3 +192,93 @@ def train(options: RunOptions) -> dict:
     log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
              metrics["dev"]["f1"], metrics["test"]["f1"])
     return metrics
+
+
+# --- SingleAux candidates, shared by single-aux and the sorted order ------------------------------
+
+
+def _settings(options: RunOptions, target: Corpus) -> dict:
+    """What makes two runs the same run, apart from method and auxiliary corpora."""
+    return {
+        "target": target.name, "target_path": str(target.path.resolve()),
+        "train": asdict(options.train), "model": asdict(options.model),
+        "train_limit": options.train_limit,
+    }
+
+
+def candidate_dir(options: RunOptions, target: Corpus, aux: Corpus) -> Path:
+    """Where the SingleAux model of `target` with `aux` under these settings lives (or will)."""
+    key = json.dumps(_settings(options, target) | {"aux_path": str(aux.path.resolve())}, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return cache_dir(options) / "single-aux" / target.name / digest / aux.name
+
+
+def cache_dir(options: RunOptions) -> Path:
+    return Path(options.cache_dir or os.environ.get("MUNCHABLES_CACHE") or "runs/cache")
+
+
+def single_aux_dev_f1(options: RunOptions, target: Corpus, aux: list[Corpus], train_missing: bool = True) -> dict[str, float]:
+    """Target dev F1 of a SingleAux model per auxiliary corpus: read when it exists, else trained."""
+    scores = {}
+    for a in aux:
+        directory = candidate_dir(options, target, a)
+        metrics = directory / "metrics.json"
+        if not metrics.exists():
+            if not train_missing:
+                raise UserError(
+                    f"--aux-order sorted needs SingleAux results for {target.name} with {a.name} under "
+                    f"these settings ({directory}); run `munch train --method single-aux` with the same flags first"
+                )
+            log.info("single-aux candidate %s -> %s", a.name, directory)
+            run = replace(options, method="single-aux", resume=True)
+            _train_run(run, target, [a], directory)
+        scores[a.name] = json.loads(metrics.read_text())["dev"]["f1"]
+    return scores
+
+
+def _train_single_aux(options: RunOptions, target: Corpus, aux: list[Corpus]) -> dict:
+    """SingleAux as in section 4.1: one model per auxiliary corpus, the best target dev F1 kept."""
+    scores = single_aux_dev_f1(options, target, aux)
+    chosen = max(scores, key=lambda name: (scores[name], name))
+    source = candidate_dir(options, target, next(a for a in aux if a.name == chosen))
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("model.pt", "log.jsonl", "config.json", "trace.jsonl"):
+        if (source / name).exists():
+            shutil.copyfile(source / name, out / name)
+    metrics = json.loads((source / "metrics.json").read_text())
+    metrics |= {"candidates": scores, "chosen": chosen, "candidate_dirs": {a.name: str(candidate_dir(options, target, a)) for a in aux}}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    log.info("single-aux on %s: chose %s (dev F1 %.4f) among %d", target.name, chosen, scores[chosen], len(scores))
+    return metrics
+
+
+def order_aux(options: RunOptions, target: Corpus, aux: list[Corpus], train_missing: bool = True) -> list[Corpus]:
+    """D(1), ..., D(M) for iter and stack, by --aux-order."""
+    by_name = {a.name: a for a in aux}
+    if options.aux_order == "given":
+        return aux
+    if options.aux_order == "random":
+        names = random_order(list(by_name), {n: a.family for n, a in by_name.items()}, options.train.seed)
+    else:
+        names = sorted_order(single_aux_dev_f1(options, target, aux, train_missing))
+    log.info("auxiliary order (%s): %s", options.aux_order, " -> ".join(names))
+    return [by_name[n] for n in names]
+
+
+def schedule(options: RunOptions) -> Iterator[dict]:
+    """The trace records the trainer would write, without training (`munch schedule`)."""
+    validate(options)
+    if options.train.max_epochs is None:
+        raise UserError("schedule needs --max-epochs: without training, convergence cannot be known")
+    target, aux = load_corpora(options)
+    if options.method == "single-aux" and len(aux) > 1:
+        for a in aux:
+            _, updates = make_schedule(options, target, [a])
+            yield from ({"candidate": a.name} | u.record() for u in updates)
+        return
+    if options.method in ("iter", "stack"):
+        aux = order_aux(options, target, aux, train_missing=False)
+    _, updates = make_schedule(options, target, aux)
+    for update in updates:
+        yield update.record()

@@ -69,6 +69,7 @@ class Update:
 class Listener(Protocol):
     def begin_stage(self, stage: "Stage") -> None: ...
     def end_epoch(self, stage: "Stage") -> bool: ...  # True when the stage has converged
+    def end_stage(self, stage: "Stage") -> None: ...
 
 
 @dataclass
@@ -87,7 +88,9 @@ class Stage:
         for self.epoch in range(1, s.max_epochs + 1) if s.max_epochs else itertools.count(1):
             yield self.epoch
             if s.listener is not None and s.listener.end_epoch(self):
-                return
+                break
+        if s.listener is not None:
+            s.listener.end_stage(self)
 
     def update(self, kind: Kind, items: list[Item], step: int) -> Update:
         return Update(self.number, self.epoch, step, kind, items)

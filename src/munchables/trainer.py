@@ -68,12 +68,13 @@ class Trainer:
         out: Path,
         device: torch.device,
         dev_f1: Callable[[], float] | None = None,  # target dev F1, logged after every epoch
+        stage_metrics: Callable[[], dict] | None = None,  # target metrics logged after every stage
         resume: bool = False,
         trace: bool = False,
         progress: bool | None = None,  # None: a progress bar only on a terminal
     ):
         self.model, self.collate, self.config = model, collate, config
-        self.out, self.device, self.dev_f1 = out, device, dev_f1
+        self.out, self.device, self.dev_f1, self.stage_metrics = out, device, dev_f1, stage_metrics
         self.optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
         self.rule = PlateauRule(config.lr, config.patience, min_lr=config.min_lr)
         self.history: list[dict] = []
@@ -106,6 +107,16 @@ class Trainer:
         self.history.append(record)
         self._save_checkpoint(key)
         return converged
+
+    def end_stage(self, stage: Stage) -> None:
+        """Metrics after every stage (MUNCH-Stack's stages especially) go to the log."""
+        if any(r.get("event") == "stage" and r["stage"] == stage.number for r in self.history):
+            return  # replayed while resuming
+        record = {"event": "stage", "stage": stage.number, "aux": stage.aux, "epochs": stage.epoch}
+        if self.stage_metrics is not None:
+            record.update(self.stage_metrics())
+        self.history.append(record)
+        self._save_checkpoint((stage.number, stage.epoch))
 
     # --- the update loop --------------------------------------------------------------------
 
@@ -157,7 +168,7 @@ class Trainer:
             else sum(self._loss.values()).item() / max(1, sum(self._batches.values()))
         )
         record = {
-            "stage": stage.number, "epoch": stage.epoch, "aux": stage.aux, "loss": watched,
+            "event": "epoch", "stage": stage.number, "epoch": stage.epoch, "aux": stage.aux, "loss": watched,
             "main_loss": mean["main"], "aux_loss": mean["aux"] if self._batches["aux"] else None,
             "lr": self.rule.lr, "sentences_per_s": self._sentences / max(seconds, 1e-9),
             "seconds": seconds,
@@ -201,7 +212,7 @@ class Trainer:
             return
         self._restore = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         self.history = list(self._restore["history"])
-        self._done = {(r["stage"], r["epoch"]): r for r in self.history}
+        self._done = {(r["stage"], r["epoch"]): r for r in self.history if r["event"] == "epoch"}
         log.info("resuming after stage %d epoch %d", *self._restore["position"])
 
     def _apply_restore(self) -> None:
