@@ -36,6 +36,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--cache-dir", help="where SingleAux candidates are kept for reuse by --aux-order sorted (default: $MUNCHABLES_CACHE, else runs/cache)")
     p.add_argument("--word-vectors", help="initialise word embeddings from word2vec text/binary or fastText .vec/.bin")
+    _add_embedding_args(p)
     _add_data_dir(p)
 
 
@@ -52,8 +53,26 @@ def _run_options(args: argparse.Namespace, out: str | None):
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
-                          word_vectors=args.word_vectors),
+                          word_vectors=args.word_vectors, **_embedding_options(args)),
+        embedding_cache=args.embedding_cache,
     )
+
+
+def _add_embedding_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("embeddings (README, Embeddings)")
+    g.add_argument("--charlm-forward", help="forward character LM (munch charlm) for contextual string embeddings")
+    g.add_argument("--charlm-backward", help="backward character LM; give both or neither")
+    g.add_argument("--transformer", metavar="DIR", help="local Hugging Face model folder: the shared encoder's token features")
+    g.add_argument("--transformer-layers", type=int, default=4, help="last transformer layers concatenated (default 4)")
+    g.add_argument("--fine-tune-transformer", action="store_true", help="train the transformer too (default: frozen)")
+    g.add_argument("--no-lstm", action="store_true", help="no BiLSTM: the heads read the token features directly")
+    g.add_argument("--embedding-cache", default="memory", help="frozen features per sentence: memory | disk | none")
+
+
+def _embedding_options(args: argparse.Namespace) -> dict:
+    return {"charlm_forward": args.charlm_forward, "charlm_backward": args.charlm_backward,
+            "transformer": args.transformer, "transformer_layers": args.transformer_layers,
+            "fine_tune_transformer": args.fine_tune_transformer, "lstm": not args.no_lstm}
 
 
 def cmd_corpora(args) -> int:
@@ -138,6 +157,65 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _csv(value: str | None) -> list[str] | None:
+    return [v for v in value.split(",") if v] if value else None
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments import reproduce_command
+
+    summary = reproduce_command(
+        args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
+        gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
+        data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
+        preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
+        max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
+    )
+    print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
+          f"{len(summary.failed)} failed", file=sys.stderr)
+    for failure in summary.failed:
+        print(f"  failed: {failure}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def cmd_report(args) -> int:
+    from .experiments.report import write_report
+
+    path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset)
+    print(path)
+    return 0
+
+
+def cmd_text(args) -> int:
+    from .text import write_text
+
+    result = write_text(args.out, _csv(args.corpora) or [], args.raw or [], args.data_dir)
+    log.info("%s sentences (%s characters) written to %s", f"{result['sentences']:,}", f"{result['characters']:,}", args.out)
+    return 0
+
+
+def cmd_vectors(args) -> int:
+    from .embeddings.fasttext import FastTextConfig, train_vectors
+
+    config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
+                            threads=args.threads or 0, seed=args.seed)
+    print(json.dumps(train_vectors(args.text, args.out, config)))
+    return 0
+
+
+def cmd_charlm(args) -> int:
+    from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
+    from .predict import pick_device
+
+    config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
+    training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
+                              held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
+    history = train_charlm(args.text, args.out, config, training, pick_device(args.device), args.resume)
+    if history:
+        print(json.dumps(history[-1]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="munch", description="NER with several auxiliary corpora (MUNCHABLES)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -187,6 +265,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _add_data_dir(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("reproduce", help="run the paper's protocol (section 4.1) into a resumable results store")
+    p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
+    p.add_argument("--methods", help="comma-separated, from: single-task, multi-task, single-aux, conc, iter, stack, "
+                                     "iter-sort, stack-sort (default: all)")
+    p.add_argument("--preset", default="quick", help="quick (2-core CPU, under an hour) | paper (full, uncapped)")
+    p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
+    p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
+    p.add_argument("--max-epochs", type=int, help="override the preset's cap on epochs per stage")
+    p.add_argument("--train-limit", type=int, help="override the preset's training sentences per corpus")
+    p.add_argument("--hidden", type=int, help="override the preset's BiLSTM size")
+    p.add_argument("--seeds", type=int, default=1, help="final models per method and target, seeds 1..N")
+    p.add_argument("--store", default="runs/results.sqlite", help="the SQLite results store")
+    p.add_argument("--runs-dir", default="runs/trials", help="one directory per trial (checkpoints, logs)")
+    p.add_argument("--engine", default="local", help="local (processes here) | ray (tasks on a Ray cluster)")
+    p.add_argument("--jobs", type=int, default=1, help="local engine: trials in parallel")
+    p.add_argument("--ray-address", help="ray engine: the cluster (default: a local Ray instance)")
+    p.add_argument("--gpus-per-trial", type=float, default=0, help="ray engine: GPUs per trial (fractions share one)")
+    p.add_argument("--cpus-per-trial", type=float, default=1, help="ray engine: CPUs per trial")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="Tables 2, 3, 4, the gain matrix and plots from the results store")
+    p.add_argument("--store", default="runs/results.sqlite")
+    p.add_argument("--out", required=True, help="directory for report.md, CSV files and PNG plots")
+    p.add_argument("--target", help="Table 3's target (default: chemdner if present, else the first target)")
+    p.add_argument("--curve-target", help="the target of the dev F1 curves (default: Table 3's)")
+    p.add_argument("--preset", help="only trials of this preset (needed when the store holds several)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("text", help="unlabelled text for the embeddings: train and dev sentences (never test), one per line")
+    p.add_argument("--corpora", help="corpora whose train and dev sentences to write, comma-separated")
+    p.add_argument("--raw", action="append", metavar="FILE", help="also a raw UTF-8 text file, tokenised like the corpora (repeatable)")
+    p.add_argument("--out", required=True, help="the text file to write")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_text)
+
+    p = sub.add_parser("vectors", help="train fastText sub-word vectors (gensim) on a text file, for train --word-vectors")
+    p.add_argument("--text", required=True, help="one sentence per line, tokens separated by spaces (munch text)")
+    p.add_argument("--out", required=True, help="the vector file, fastText binary (.bin)")
+    p.add_argument("--dim", type=int, default=300)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--min-count", type=int, default=5, help="words seen fewer times get only n-gram vectors")
+    p.add_argument("--buckets", type=int, default=2_000_000, help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")
+    p.add_argument("--threads", type=int, help="worker threads (default: one per core)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
+    p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")
+    p.add_argument("--direction", required=True, help="forward | backward")
+    p.add_argument("--out", required=True, help="the model file, also its checkpoint (see --resume)")
+    p.add_argument("--hidden", type=int, default=1024, help="LSTM units")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the text")
+    p.add_argument("--batch-size", type=int, default=100, help="parallel character streams")
+    p.add_argument("--bptt", type=int, default=250, help="characters per truncated-backpropagation window")
+    p.add_argument("--lr", type=float, default=20.0, help="initial SGD learning rate, halved when held-out bits/char stop falling")
+    p.add_argument("--held-out", type=float, default=0.01, help="fraction of lines, at the end, scored after every epoch")
+    p.add_argument("--max-minutes", type=float, help="stop after this long, checkpointed (continue with --resume)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue the training that --out holds")
+    p.set_defaults(func=cmd_charlm)
     return parser
 
 

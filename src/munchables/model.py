@@ -8,6 +8,7 @@ linear-chain CRF (Eqs. 5-8). A batch may mix corpora: every sentence is scored b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,6 +26,12 @@ class ModelConfig:
     hidden: int = 256  # shared BiLSTM units per direction
     dropout: float = 0.5  # on the token features and on the BiLSTM output
     word_vectors: str | None = None  # path of the vector file the embeddings started from
+    charlm_forward: str | None = None  # forward character LM for contextual string embeddings (Akbik et al. 2018)
+    charlm_backward: str | None = None  # backward character LM; both or neither
+    transformer: str | None = None  # local Hugging Face model folder: its word vectors replace word + char features
+    transformer_layers: int = 4  # last transformer layers concatenated (Devlin et al. 2019, feature-based NER)
+    fine_tune_transformer: bool = False  # train the transformer with the tagger; False: frozen, features cached
+    lstm: bool = True  # the shared BiLSTM over the token features; False: the heads read the features directly
 
 
 class Dropout(nn.Dropout):
@@ -97,20 +104,42 @@ class CharEncoder(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Shared by every corpus: token features, then the BiLSTM (Eqs. 1-3)."""
+    """Shared by every corpus: token features, then the BiLSTM (Eqs. 1-3).
 
-    def __init__(self, config: ModelConfig, n_words: int, n_chars: int):
+    The token features are learned word embeddings and the character BiLSTM (Lample et al.
+    2016) or, with `config.transformer`, a transformer's word vectors instead; then the output
+    of each module in `features` (contextual string embeddings, embeddings/), every one a
+    module that maps a Batch to (B, T, D_f) and has `out_dim`. Without the BiLSTM
+    (`config.lstm` False) the encoder's output is the token features after dropout.
+    """
+
+    def __init__(self, config: ModelConfig, n_words: int, n_chars: int, features: Sequence[nn.Module] = ()):
         super().__init__()
-        self.words = nn.Embedding(n_words, config.word_dim, padding_idx=0)
-        self.chars = CharEncoder(n_chars, config.char_dim, config.char_hidden)
+        self.features = nn.ModuleList(features)
+        dim = sum(f.out_dim for f in self.features)
+        self.words: nn.Embedding | None = None
+        self.chars: CharEncoder | None = None
+        if config.transformer is None:
+            self.words = nn.Embedding(n_words, config.word_dim, padding_idx=0)
+            self.chars = CharEncoder(n_chars, config.char_dim, config.char_hidden)
+            dim += config.word_dim + self.chars.out_dim
         self.dropout = Dropout(config.dropout)
-        self.lstm = BiLSTM(config.word_dim + self.chars.out_dim, config.hidden)
-        self.out_dim = self.lstm.out_dim
+        self.lstm = BiLSTM(dim, config.hidden) if config.lstm else None
+        self.out_dim = self.lstm.out_dim if self.lstm is not None else dim
+
+    def token_features(self, batch: Batch) -> torch.Tensor:
+        parts = []
+        if self.words is not None:
+            char_feats = self.chars(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
+            parts += [self.words(batch.words), char_feats[batch.types]]  # (B, T, Dw), (B, T, 2Ch)
+        parts += [f(batch) for f in self.features]  # (B, T, D_f) each
+        return torch.cat(parts, dim=-1)  # (B, T, D)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        char_feats = self.chars(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
-        x = torch.cat([self.words(batch.words), char_feats[batch.types]], dim=-1)  # (B, T, D)
-        h, _ = self.lstm(self.dropout(x), batch.mask)  # (B, T, 2H)
+        x = self.dropout(self.token_features(batch))  # (B, T, D)
+        if self.lstm is None:
+            return x
+        h, _ = self.lstm(x, batch.mask)  # (B, T, 2H)
         return self.dropout(h)
 
 
@@ -130,10 +159,11 @@ def _key(corpus: str) -> str:
 class MultiTaskTagger(nn.Module):
     """The shared encoder with `nn.ModuleDict({corpus: Head})`."""
 
-    def __init__(self, config: ModelConfig, n_words: int, n_chars: int, tags: dict[str, int]):
+    def __init__(self, config: ModelConfig, n_words: int, n_chars: int, tags: dict[str, int],
+                 features: Sequence[nn.Module] = ()):  # extra token features, see Encoder
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config, n_words, n_chars)
+        self.encoder = Encoder(config, n_words, n_chars, features)
         self.heads = nn.ModuleDict({_key(c): Head(self.encoder.out_dim, k) for c, k in tags.items()})
 
     def head(self, corpus: str) -> Head:

@@ -50,7 +50,9 @@ class RunOptions:
     resume: bool = False
     trace: bool = False
     progress: bool | None = None
+    embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
+    train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -67,12 +69,23 @@ def validate(options: RunOptions) -> None:
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
     if options.train_limit is not None and options.train_limit < 1:
         raise UserError("--train-limit must be at least 1")
+    from .embeddings.cache import CACHES
+    from .embeddings.features import validate as validate_embeddings
+
+    if options.embedding_cache not in CACHES:
+        raise UserError(f"unknown --embedding-cache {options.embedding_cache!r}; choose one of {', '.join(CACHES)}")
+    validate_embeddings(options.model)
+    m = options.model
+    if not 0 <= m.dropout < 1:
+        raise UserError(f"--dropout must be at least 0 and below 1; got {m.dropout}")
+    if m.hidden < 1 or m.word_dim < 1:
+        raise UserError(f"--hidden and --word-dim must be at least 1; got {m.hidden} and {m.word_dim}")
 
 
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = corpora_mod.load_corpus(options.target, data_dir, options.train_limit)
+    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit))
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
@@ -80,13 +93,20 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
         names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
-    aux = [corpora_mod.load_corpus(n, data_dir, options.train_limit) for n in names]
+    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, options.train_limit)) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
     if len({a.name for a in aux}) != len(aux):
         raise UserError(f"--aux names a corpus twice: {', '.join(a.name for a in aux)}")
     return target, aux
+
+
+def _with_dev(options: RunOptions, corpus: Corpus) -> Corpus:
+    """With --train-on-dev, the corpus whose training split is train + dev (dev capped like train)."""
+    if not options.train_on_dev:
+        return corpus
+    return replace(corpus, train=corpus.train + corpus.dev[: options.train_limit])
 
 
 def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTagger, Vocabularies]:
@@ -104,8 +124,12 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
         {c.name: c.train for c in corpora}, extra,
         {c.name: [s.tags for split in (c.train, c.dev, c.test) for s in split] for c in corpora},
     )
+    from .embeddings.features import build_features
+
+    features = build_features(config, options.embedding_cache, options.out)  # before the seed: loading draws no numbers we keep
     torch.manual_seed(options.train.seed)
-    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
+    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
+                            features)
     if vectors is not None:
         from .embeddings.word_vectors import lookup
 
@@ -147,6 +171,9 @@ def train(options: RunOptions) -> dict:
     validate(options)
     if options.out is None:
         raise UserError("train needs --out DIR")
+    existing = next(p for p in (Path(options.out), *Path(options.out).absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {options.out}: {existing} is a file; expected a directory for the run")
     target, aux = load_corpora(options)
     if options.method == "single-aux" and len(aux) > 1:
         return _train_single_aux(options, target, aux)
@@ -203,7 +230,7 @@ def _settings(options: RunOptions, target: Corpus) -> dict:
         "target": target.name, "target_path": str(target.path.resolve()),
         "train": asdict(options.train), "model": asdict(options.model),
         "train_limit": options.train_limit,
-    }
+    } | ({"train_on_dev": True} if options.train_on_dev else {})  # absent when off: old run dirs still resume
 
 
 def candidate_dir(options: RunOptions, target: Corpus, aux: Corpus) -> Path:

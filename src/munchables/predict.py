@@ -67,15 +67,18 @@ class Tagger:
         return list(self.vocab.tags)
 
     def save(self, directory: str | Path, **extra) -> Path:
+        from .embeddings.features import feature_specs
         from .trainer import atomic_write
 
         path = Path(directory) / MODEL_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "format": FORMAT,
             "config": asdict(self.model.config),
             "vocab": self.vocab.to_dict(),
             "target": self.target,
             "state_dict": self.model.state_dict(),
+            "features": feature_specs(self.model.encoder.features, path.parent),  # extra token features, see embeddings/features.py
             **extra,
         }
         atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -95,7 +98,11 @@ class Tagger:
             raise UserError(f"{path}: not a munchables model of format {FORMAT}")
         vocab = Vocabularies.from_dict(state["vocab"])
         config = ModelConfig(**state["config"])
-        model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
+        from .embeddings.features import features_from_specs
+
+        features = features_from_specs(state.get("features", []), path.parent)
+        model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
+                                features)
         model.load_state_dict(state["state_dict"])
         dev = device if isinstance(device, torch.device) else pick_device(device)
         return cls(model, vocab, state["target"], dev)

@@ -58,7 +58,7 @@ def read_lines(path: str | Path) -> list[str]:
 
 def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str | Path] = (),
                data_dir: str | None = None) -> dict:
-    """Write corpus sentences, then raw-text sentences, one per line; returns counts."""
+    """Write corpus sentences, then raw-text sentences, one per line, each distinct line once; returns counts."""
     corpora, raw = list(corpora), list(raw)
     if not corpora and not raw:
         raise UserError("munch text needs some text: --corpora ID,ID,... and/or --raw FILE")
@@ -67,11 +67,16 @@ def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str |
     lines = chars = 0
     from .trainer import atomic_write
 
+    seen: set[int] = set()  # hashes of the lines written: corpora that share abstracts (BC5CDR) give them once
+
     def write(tmp: str) -> None:
         nonlocal lines, chars
         with open(tmp, "w", encoding="utf-8") as f:
             for source in (corpus_lines(corpora, data_dir), *(raw_lines(p) for p in raw)):
                 for line in source:
+                    if hash(line) in seen:
+                        continue
+                    seen.add(hash(line))
                     f.write(line + "\n")
                     lines += 1
                     chars += len(line) + 1

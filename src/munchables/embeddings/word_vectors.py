@@ -41,7 +41,8 @@ def load_vectors(path: str | Path):
 
 
 def has_subwords(vectors) -> bool:
-    return hasattr(vectors, "get_vector") and hasattr(vectors, "buckets_word")
+    """Whether unseen words get vectors: a fastText model with n-gram buckets (fastText -maxn 0 has none)."""
+    return hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0
 
 
 def vector_words(vectors, corpus_words: Iterable[str], limit: int = 100_000) -> list[str]:
