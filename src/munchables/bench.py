@@ -16,6 +16,7 @@ import torch
 
 from .batching import Collator, Item, ShuffledPass
 from .corpus import default_data_dir, load_corpus
+from .errors import UserError
 from .model import ModelConfig
 from .pipeline import RunOptions, build_model
 from .predict import decode, pick_device
@@ -27,6 +28,8 @@ def _sync(device: torch.device) -> None:
 
 
 def run_bench(args) -> dict:
+    if min(args.batch_size, args.tag_batch_size, args.hidden, args.sentences) < 1:
+        raise UserError("--batch-size, --tag-batch-size, --hidden and --sentences must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)

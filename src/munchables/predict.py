@@ -103,7 +103,10 @@ class Tagger:
         features = features_from_specs(state.get("features", []), path.parent)
         model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                                 features)
-        model.load_state_dict(state["state_dict"])
+        try:
+            model.load_state_dict(state["state_dict"])
+        except RuntimeError as e:
+            raise UserError(f"{path}: the weights do not fit the model they describe ({str(e).splitlines()[0]})") from None
         dev = device if isinstance(device, torch.device) else pick_device(device)
         return cls(model, vocab, state["target"], dev)
 

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from .batching import Collator
+from .errors import UserError
 from .model import MultiTaskTagger
 from .schedules import PlateauRule, Stage, Update
 
@@ -210,7 +211,13 @@ class Trainer:
         if not self.checkpoint_path.exists():
             log.info("no checkpoint in %s: starting from scratch", self.out)
             return
-        self._restore = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        try:
+            self._restore = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        except Exception as e:  # checkpoints are written atomically, so this is a foreign file
+            raise UserError(
+                f"{self.checkpoint_path}: cannot read the checkpoint ({e.__class__.__name__}); "
+                "remove it to start again, or resume from another --out"
+            ) from None
         self.history = list(self._restore["history"])
         self._done = {(r["stage"], r["epoch"]): r for r in self.history if r["event"] == "epoch"}
         log.info("resuming after stage %d epoch %d", *self._restore["position"])
