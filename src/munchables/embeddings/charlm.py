@@ -1,0 +1,356 @@
+"""Character-level LSTM language models (Akbik et al. 2018), trained from local text.
+
+A model reads a text one character at a time and predicts the next one; the forward model reads
+left to right, the backward model the same text reversed. Their hidden states are the
+contextual string embeddings of contextual.py. Training follows Flair's language-model trainer
+(Akbik et al. 2018, 2019): the text is one long stream cut into `batch_size` parallel streams,
+read in windows of `bptt` characters with the LSTM state carried from window to window but
+not back-propagated through (truncated backpropagation through time), plain SGD at a high rate
+with the gradient norm clipped, the rate halved when the held-out bits per character stop
+improving. A held-out tail of the text is scored after every epoch.
+
+One file holds the model and its training state: it is written atomically after every epoch
+and every `checkpoint_minutes`, so an interrupted run resumes where it was (`--resume`); a
+window resumed within an epoch starts from a zero LSTM state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import UserError
+
+log = logging.getLogger("munchables")
+
+DIRECTIONS = ("forward", "backward")
+FORMAT = "munchables-charlm-1"
+UNKNOWN = "\ufffd"  # index 0: characters the model never saw (and rare ones, see MIN_CHAR_COUNT)
+MIN_CHAR_COUNT = 2  # rarer characters are read as UNKNOWN, so that its embedding is trained
+NEWLINE = "\n"  # ends every line of the training text; starts every sentence at tagging time
+HELD_OUT_STREAMS = 10  # the held-out text is scored as this many streams (long contexts, few cold starts)
+
+
+@dataclass
+class CharLMConfig:
+    direction: str = "forward"  # forward reads text left to right, backward right to left
+    hidden: int = 1024  # LSTM units (Akbik et al. 2018 use 2048; Flair's PubMed models 1150)
+    layers: int = 1  # stacked LSTM layers
+    char_dim: int = 100  # character embedding size (Akbik et al. 2018)
+    dropout: float = 0.1  # on the character embeddings and the LSTM output, while the LM trains
+
+
+@dataclass
+class CharLMTraining:
+    epochs: int = 10  # passes over the training part of the text
+    batch_size: int = 100  # parallel streams the text is cut into (Flair: 100)
+    bptt: int = 250  # characters per window of truncated backpropagation (Flair: 250)
+    lr: float = 20.0  # initial SGD learning rate (Flair's language-model trainer)
+    clip: float = 0.25  # gradient norm clipping (Flair)
+    held_out: float = 0.01  # fraction of the text's lines, at its end, scored for bits per character
+    seed: int = 1  # seeds the initialisation and dropout
+    checkpoint_minutes: float = 10.0  # also checkpoint within an epoch this often
+    max_minutes: float | None = None  # stop after this long (checkpointed, resumable); None: no limit
+
+
+class CharLM(nn.Module):
+    """Embedding -> LSTM -> linear over the character vocabulary; `chars[0]` is the unknown character."""
+
+    def __init__(self, config: CharLMConfig, chars: list[str]):
+        super().__init__()
+        if config.direction not in DIRECTIONS:
+            raise UserError(f"unknown direction {config.direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        self.config, self.chars = config, list(chars)
+        self.index = {c: i for i, c in enumerate(self.chars)}
+        self.embed = nn.Embedding(len(self.chars), config.char_dim)
+        self.lstm = nn.LSTM(config.char_dim, config.hidden, config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.drop = nn.Dropout(config.dropout)
+        self.proj = nn.Linear(config.hidden, len(self.chars))
+        self._lookup: torch.Tensor | None = None
+
+    @property
+    def hidden(self) -> int:
+        return self.config.hidden
+
+    def forward(self, ids: torch.Tensor, state=None) -> tuple[torch.Tensor, tuple]:
+        """Hidden outputs (B, L, H) after each character of `ids` (B, L), and the final LSTM state."""
+        out, state = self.lstm(self.drop(self.embed(ids)), state)  # (B, L, H)
+        return out, state
+
+    def logits(self, out: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.drop(out))  # (B, L, V)
+
+    def encode_text(self, text: str) -> torch.Tensor:
+        """Character indices (L,) of `text` read in this model's direction (reversed when backward)."""
+        if self.config.direction == "backward":
+            text = text[::-1]
+        if self._lookup is None:  # code point -> index, so that long texts convert without a loop
+            top = max(ord(c) for c in self.chars) + 1
+            table = np.zeros(max(top, 1), dtype=np.int64)
+            for c, i in self.index.items():
+                table[ord(c)] = i
+            self._lookup = torch.from_numpy(table)
+        codes = torch.from_numpy(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))
+        inside = codes < len(self._lookup)
+        return torch.where(inside, self._lookup[codes.clamp(max=len(self._lookup) - 1)], 0)  # (L,)
+
+    # --- files --------------------------------------------------------------------------------
+
+    def spec(self) -> dict:
+        """What rebuilds this model's shape: its configuration and characters (weights aside)."""
+        return {"config": asdict(self.config), "chars": self.chars}
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "CharLM":
+        return cls(CharLMConfig(**spec["config"]), spec["chars"])
+
+    @classmethod
+    def load(cls, path: str | Path, role: str = "character language model") -> "CharLM":
+        """A trained model from a file `munch charlm` wrote; its training state is left aside."""
+        state = read_state(path, role)
+        model = cls.from_spec(state["spec"])
+        model.load_state_dict(state["model"])
+        model.eval()
+        return model
+
+
+def read_state(path: str | Path, role: str = "character language model") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {role} file not found; train one with `munch charlm --text FILE "
+                        f"--direction forward|backward --out {path}`")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise UserError(f"{path}: cannot read the {role} ({e.__class__.__name__}: {e})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not a character language model written by `munch charlm`")
+    return state
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def build_chars(text: str) -> list[str]:
+    """The model's characters: UNKNOWN, then those seen at least MIN_CHAR_COUNT times, most frequent first."""
+    counts = Counter(text)
+    return [UNKNOWN] + [c for c, n in counts.most_common() if n >= MIN_CHAR_COUNT and c != UNKNOWN]
+
+
+def split_text(lines: list[str], held_out: float) -> tuple[str, str]:
+    """The training stream and the held-out stream: the last `held_out` of the lines, at least one."""
+    if len(lines) < 2:
+        raise UserError("a character language model needs at least two lines of text (one is held out)")
+    n_held = min(len(lines) - 1, max(1, round(len(lines) * held_out)))
+    join = lambda ls: NEWLINE.join(ls) + NEWLINE  # noqa: E731
+    return join(lines[:-n_held]), join(lines[-n_held:])
+
+
+def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
+    """(N,) -> (S, N // S): S parallel streams of consecutive characters (the tail is dropped)."""
+    n = ids.numel() // streams
+    return ids[: n * streams].view(streams, n)  # (S, n)
+
+
+def windows(n: int, bptt: int) -> list[int]:
+    """Start columns of the windows over streams of length n (each predicts up to bptt next characters)."""
+    return list(range(0, n - 1, bptt))
+
+
+@torch.no_grad()
+def bits_per_char(model: CharLM, data: torch.Tensor, bptt: int, device: torch.device) -> float:
+    """Mean cross-entropy, in bits, of predicting every next character of the streams `data` (S, n)."""
+    model.eval()
+    state, total, count = None, 0.0, 0
+    for start in windows(data.shape[1], bptt):
+        chunk = data[:, start : start + bptt + 1].to(device)  # (S, l+1)
+        out, state = model(chunk[:, :-1], state)  # (S, l, H)
+        logits = model.logits(out)  # (S, l, V)
+        total += nn.functional.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten(), reduction="sum").item()
+        count += chunk[:, 1:].numel()
+    return total / max(count, 1) / math.log(2)
+
+
+class CharLMTrainer:
+    """One run of `munch charlm`: setup() from the text (or the checkpoint), then train()."""
+
+    def __init__(self, text: str | Path, out: str | Path, config: CharLMConfig, training: CharLMTraining,
+                 device: torch.device, resume: bool = False, progress: bool | None = None):
+        self.text_path, self.out = Path(text), Path(out)
+        self.config, self.training, self.device = config, training, device
+        self.resume, self.progress = resume, progress
+
+    # --- setup --------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from ..text import read_lines
+
+        t = self.training
+        if t.epochs < 1 or t.batch_size < 1 or t.bptt < 1 or t.lr <= 0 or not 0 < t.held_out < 1:
+            raise UserError("--epochs, --batch-size and --bptt must be at least 1, --lr positive and "
+                            "--held-out between 0 and 1")
+        if self.config.direction not in DIRECTIONS:
+            raise UserError(f"unknown --direction {self.config.direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        if self.config.hidden < 1:
+            raise UserError("--hidden must be at least 1")
+        train_text, held_text = split_text(read_lines(self.text_path), t.held_out)
+        stat = self.text_path.stat()
+        self.source = {"path": str(self.text_path), "bytes": stat.st_size}
+        state = self._setup_checkpoint()
+        torch.manual_seed(t.seed)
+        chars = state["spec"]["chars"] if state else build_chars(train_text)
+        self.model = CharLM(self.config, chars).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.lr)
+        streams = min(t.batch_size, len(train_text) // 2)
+        if streams < 1:
+            raise UserError(f"{self.text_path}: too little text to train on")
+        self.train_data = batchify(self.model.encode_text(train_text), streams)  # (S, n)
+        held_streams = max(1, min(HELD_OUT_STREAMS, len(held_text) // t.bptt))
+        self.held_data = batchify(self.model.encode_text(held_text), held_streams)  # (S', n')
+        self.lr, self.best, self.epoch, self.position, self.history = t.lr, math.inf, 0, 0, []
+        self.elapsed = 0.0  # seconds of training so far, over every run that resumed this one
+        if state:
+            self._restore(state)
+        log.info("character LM (%s, %d units): %s training and %s held-out characters, %d characters in its vocabulary",
+                 self.config.direction, self.config.hidden, f"{self.train_data.numel():,}",
+                 f"{self.held_data.numel():,}", len(chars))
+
+    def _setup_checkpoint(self) -> dict | None:
+        if not self.out.exists():
+            return None
+        if not self.resume:
+            raise UserError(f"{self.out} exists; use --resume to continue its training, or another --out")
+        state = read_state(self.out)
+        layout = ("batch_size", "bptt", "held_out", "seed")  # what the streams and their order depend on
+        before = {k: state["training"][k] for k in layout}
+        if before != {k: getattr(self.training, k) for k in layout}:
+            raise UserError(f"{self.out}: cannot resume with different training settings ({before} there); "
+                            "use the same flags, or another --out")
+        if state["spec"]["config"] != asdict(self.config):
+            raise UserError(f"{self.out}: cannot resume with a different model ({state['spec']['config']} there); "
+                            "use the same --direction and --hidden, or another --out")
+        if state["source"] != {"path": str(self.text_path), "bytes": self.text_path.stat().st_size}:
+            raise UserError(f"{self.out}: was trained on {state['source']['path']} ({state['source']['bytes']} bytes); "
+                            "resume with that same text, or use another --out")
+        return state
+
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        p = state["progress"]
+        self.lr, self.best, self.epoch, self.position = p["lr"], p["best"], p["epoch"], p["position"]
+        self.history = [r for r in p["history"] if not r.get("partial")]
+        self.elapsed = p.get("elapsed", 0.0)
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(p["rng"])
+        log.info("resuming after epoch %d, window %d", self.epoch, self.position)
+
+    # --- training ------------------------------------------------------------------------------
+
+    def train(self) -> list[dict]:
+        """Epochs until `training.epochs` (or `max_minutes`); returns the per-epoch log."""
+        t = self.training
+        started = self._started = time.perf_counter()
+        self._elapsed_before = self.elapsed
+        deadline = started + t.max_minutes * 60 if t.max_minutes else math.inf
+        while self.epoch < t.epochs:
+            stopped = self._epoch(deadline)
+            if stopped:
+                bpc = bits_per_char(self.model, self.held_data, t.bptt, self.device)
+                log.info("stopped after %.1f minutes in epoch %d: held-out %.4f bits per character",
+                         (time.perf_counter() - started) / 60, self.epoch + 1, bpc)
+                self.history.append({"epoch": self.epoch + 1, "partial": True, "windows": self.position,
+                                     "bpc": bpc, "lr": self.lr, "elapsed_minutes": self._tick() / 60})
+                self._save()
+                break
+        return self.history
+
+    def _epoch(self, deadline: float) -> bool:
+        """One pass over the training streams from `self.position`; True when stopped by the deadline."""
+        t = self.training
+        starts = windows(self.train_data.shape[1], t.bptt)
+        self.model.train()
+        state, t0, chars, last_save = None, time.perf_counter(), 0, time.perf_counter()
+        total = torch.zeros((), device=self.device)  # summed window losses, read once at the end
+        bar = tqdm(total=len(starts), initial=self.position, desc=f"epoch {self.epoch + 1}", unit="window",
+                   leave=False, disable=not self.progress if self.progress is not None else None)
+        first = self.position
+        for i in range(first, len(starts)):
+            chunk = self.train_data[:, starts[i] : starts[i] + t.bptt + 1].to(self.device)  # (S, l+1)
+            out, state = self.model(chunk[:, :-1], state)  # (S, l, H)
+            state = tuple(s.detach() for s in state)  # truncated BPTT: carry the state, not its graph
+            logits = self.model.logits(out)  # (S, l, V)
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)
+            self.optimizer.step()
+            total += loss.detach()
+            chars += chunk[:, 1:].numel()
+            self.position = i + 1
+            bar.update()
+            now = time.perf_counter()
+            if now >= deadline:
+                bar.close()
+                return True
+            if now - last_save >= t.checkpoint_minutes * 60:
+                self._save()
+                last_save = now
+        bar.close()
+        seconds = time.perf_counter() - t0
+        windows_run = len(starts) - first
+        bpc = bits_per_char(self.model, self.held_data, t.bptt, self.device)
+        self.epoch, self.position = self.epoch + 1, 0
+        record = {"epoch": self.epoch, "bpc": bpc, "lr": self.lr,
+                  "train_bpc": total.item() / max(windows_run, 1) / math.log(2),  # mean over this run's windows
+                  "seconds": seconds, "chars_per_s": chars / max(seconds, 1e-9), "elapsed_minutes": self._tick() / 60}
+        self.history.append(record)
+        log.info("epoch %d: held-out %.4f bits per character, lr %g, %.0f characters/s",
+                 self.epoch, bpc, self.lr, record["chars_per_s"])
+        if bpc < self.best:
+            self.best = bpc
+        else:  # no better than the best so far: halve the rate (Flair anneals likewise)
+            self.lr /= 2
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
+        self._save()
+        return False
+
+    def _tick(self) -> float:
+        """Training seconds so far, this run's included."""
+        self.elapsed = self._elapsed_before + time.perf_counter() - self._started
+        return self.elapsed
+
+    def _save(self) -> None:
+        from ..trainer import atomic_write
+
+        state = {
+            "format": FORMAT,
+            "spec": self.model.spec(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "training": asdict(self.training),
+            "source": self.source,
+            "progress": {"epoch": self.epoch, "position": self.position, "lr": self.lr, "best": self.best,
+                         "history": self.history, "rng": torch.get_rng_state(), "elapsed": self._tick(),
+                         "done": self.epoch >= self.training.epochs},
+        }
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out, lambda tmp: torch.save(state, tmp))
+
+
+def train_charlm(text, out, config: CharLMConfig, training: CharLMTraining, device: torch.device,
+                 resume: bool = False, progress: bool | None = None) -> list[dict]:
+    """What `munch charlm` runs: train (or resume) a character LM on a text file, saved to `out`."""
+    trainer = CharLMTrainer(text, out, config, training, device, resume, progress)
+    trainer.setup()
+    return trainer.train()

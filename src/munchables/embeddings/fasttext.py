@@ -1,0 +1,82 @@
+"""fastText word vectors (Bojanowski et al. 2017) trained from local text with gensim.
+
+The text is read as one sentence per line, tokens separated by spaces (what `munch text`
+writes). The vectors are saved in fastText's binary format, which keeps the character n-gram
+vectors: `munch train --word-vectors FILE.bin` then gives every word of the corpora a vector,
+words never seen in the text included (word_vectors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+log = logging.getLogger("munchables")
+
+
+@dataclass
+class FastTextConfig:
+    dim: int = 300  # vector size (the paper's FastText vectors from Flair: 300)
+    epochs: int = 5  # passes over the text (fastText's default)
+    window: int = 5  # context words on each side
+    min_count: int = 5  # words seen fewer times get no vector of their own, only n-grams
+    min_n: int = 3  # shortest character n-gram (Bojanowski et al. 2017)
+    max_n: int = 6  # longest character n-gram
+    buckets: int = 2_000_000  # hash buckets for the n-grams (fastText's default; memory: buckets x dim x 4 bytes)
+    skipgram: bool = True  # skip-gram (Bojanowski et al. 2017); False: CBOW
+    threads: int = 0  # worker threads; 0: one per CPU core
+    seed: int = 1
+
+
+class _Lines:
+    """A restartable iterable of token lists, one per non-blank line, read from disk each pass."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __iter__(self):
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                tokens = line.split()
+                if tokens:
+                    yield tokens
+
+
+def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> dict:
+    """Train fastText vectors on a text file and write them to `out` (fastText .bin)."""
+    from gensim.models import FastText
+    from gensim.models.fasttext import save_facebook_model
+
+    from ..text import read_lines
+
+    out = Path(out)
+    if out.suffix != ".bin":
+        raise UserError(f"--out {out}: name the file .bin (fastText's binary format keeps the sub-word vectors)")
+    if config.dim < 1 or config.epochs < 1 or config.min_count < 1 or config.buckets < 1 or not 1 <= config.min_n <= config.max_n:
+        raise UserError("--dim, --epochs, --min-count and --buckets must be at least 1, and 1 <= min_n <= max_n")
+    n_lines = len(read_lines(text))  # checks the file: present, UTF-8, not empty
+    started = time.perf_counter()
+    model = FastText(
+        vector_size=config.dim, window=config.window, min_count=config.min_count, min_n=config.min_n,
+        max_n=config.max_n, bucket=config.buckets, sg=int(config.skipgram), seed=config.seed,
+        workers=config.threads or os.cpu_count() or 1,
+    )
+    lines = _Lines(Path(text))
+    model.build_vocab(corpus_iterable=lines)
+    if not model.wv.index_to_key:
+        raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
+    model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from ..trainer import atomic_write
+
+    atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
+    result = {"out": str(out), "sentences": n_lines, "words": len(model.wv.index_to_key),
+              "seconds": round(time.perf_counter() - started, 1), **asdict(config)}
+    log.info("fastText: %s words of %d dimensions from %s sentences in %.1f s, saved to %s",
+             f"{result['words']:,}", config.dim, f"{n_lines:,}", result["seconds"], out)
+    return result

@@ -1,0 +1,93 @@
+"""The encoder's extra token features, from a ModelConfig and back from a saved tagger.
+
+Two kinds: contextual string embeddings (two character LMs, contextual.py) and a transformer
+(transformer.py). A saved tagger records each as a spec: the language models' shapes (their
+weights are in the tagger's state dict) and the transformer's folder beside model.pt (its config
+and tokenizer; the weights too are in the state dict). So a tagger moved to another machine tags
+with exactly the features it was trained with, or fails naming the file it misses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import UserError
+from .cache import make_cache
+from .charlm import CharLM
+from .contextual import ContextualStringEmbeddings
+from .transformer import TransformerFeatures, check_folder
+
+TRANSFORMER_FOLDER = "transformer"  # beside model.pt in a saved tagger
+
+
+def validate(config) -> None:
+    """Combinations of embedding options that cannot work, and files that are missing, before any work."""
+    if bool(config.charlm_forward) != bool(config.charlm_backward):
+        raise UserError("contextual string embeddings need both language models: give --charlm-forward "
+                        "and --charlm-backward (train them with `munch charlm --direction forward|backward`)")
+    for path, flag in ((config.charlm_forward, "--charlm-forward"), (config.charlm_backward, "--charlm-backward")):
+        if path and not Path(path).is_file():
+            raise UserError(f"{flag} {path}: file not found; train one with `munch charlm --text FILE "
+                            f"--direction {flag.rsplit('-', 1)[1]} --out {path}`")
+    if config.charlm_projection < 0 or (config.charlm_projection and not config.charlm_forward):
+        raise UserError("--charlm-projection K needs K >= 1 and the language models (--charlm-forward, --charlm-backward)")
+    if config.fine_tune_transformer and not config.transformer:
+        raise UserError("--fine-tune-transformer needs --transformer DIR")
+    if config.transformer:
+        check_folder(config.transformer)
+        if config.word_vectors:
+            raise UserError("--word-vectors initialises the word embeddings, which --transformer replaces; "
+                            "give one of the two")
+        if config.transformer_layers < 1:
+            raise UserError("--transformer-layers must be at least 1")
+
+
+def build_features(config, cache: str = "memory", cache_folder: str | Path | None = None) -> list[nn.Module]:
+    """The feature modules `config` names, loaded from their files (a fresh cache each)."""
+    validate(config)
+    features: list[nn.Module] = []
+    if config.transformer:
+        features.append(TransformerFeatures.from_folder(
+            config.transformer, config.transformer_layers, config.fine_tune_transformer,
+            make_cache(cache, cache_folder)))
+    if config.charlm_forward:
+        features.append(ContextualStringEmbeddings(
+            CharLM.load(config.charlm_forward, "forward character language model"),
+            CharLM.load(config.charlm_backward, "backward character language model"),
+            make_cache(cache, cache_folder), config.charlm_projection))
+    return features
+
+
+def feature_specs(features, directory: str | Path) -> list[dict]:
+    """What rebuilds each feature module at load time; writes the transformer's files into `directory`."""
+    specs = []
+    for f in features:
+        if isinstance(f, ContextualStringEmbeddings):
+            specs.append({"kind": "contextual-string", "forward": f.forward_lm.spec(), "backward": f.backward_lm.spec(),
+                          "projection": f.projection.out_features if f.projection is not None else 0})
+        elif isinstance(f, TransformerFeatures):
+            f.save_files(Path(directory) / TRANSFORMER_FOLDER)
+            specs.append({"kind": "transformer", "folder": TRANSFORMER_FOLDER, "layers": f.layers,
+                          "fine_tune": f.fine_tune})
+        else:
+            raise TypeError(f"cannot save a feature module of type {type(f).__name__}")
+    return specs
+
+
+def features_from_specs(specs: list[dict], directory: str | Path, cache: str = "none") -> list[nn.Module]:
+    """Feature modules of the saved shapes (weights follow with the tagger's state dict)."""
+    features: list[nn.Module] = []
+    for spec in specs:
+        if spec["kind"] == "contextual-string":
+            features.append(ContextualStringEmbeddings(
+                CharLM.from_spec(spec["forward"]), CharLM.from_spec(spec["backward"]), make_cache(cache),
+                spec.get("projection", 0)))
+        elif spec["kind"] == "transformer":
+            features.append(TransformerFeatures.from_saved(
+                Path(directory) / spec["folder"], spec["layers"], spec["fine_tune"], make_cache(cache)))
+        else:
+            raise UserError(f"{directory}: the tagger uses token features of kind {spec['kind']!r}, "
+                            "unknown to this version of munchables")
+    return features

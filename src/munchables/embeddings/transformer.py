@@ -1,0 +1,167 @@
+"""A Hugging Face transformer from a local folder as the shared encoder's token features.
+
+Each word gets the vector of its first sub-word (Devlin et al. 2019, section 5.3, the
+feature-based NER of BERT), from the last `layers` hidden layers concatenated. Frozen, the model
+stays in eval mode without gradients and its vectors are cached per sentence like the
+contextual string embeddings; fine-tuned, it trains with the tagger (Lee et al. 2020, BioBERT).
+Sentences longer than the model's positions are cut, between words, into pieces that fit, each
+encoded on its own. A word that the tokenizer turns into no sub-word at all (a lone control
+character) gets a zero vector.
+
+Nothing is downloaded: the folder must hold the model's config.json, weights and tokenizer
+files, as `save_pretrained` writes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .cache import FeatureCache, pad
+
+INSTALL = "pip install transformers"
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError:
+        raise UserError(f"--transformer needs the transformers package: {INSTALL}") from None
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars on every load
+    return transformers
+
+
+def check_folder(path: str | Path, role: str = "transformer model folder") -> Path:
+    """A folder with a config.json, or a UserError naming what is missing."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: {role} not found; expected a local folder with config.json, the weights "
+                        "and the tokenizer files (what save_pretrained writes; nothing is downloaded)")
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path / 'config.json'}: missing; {path} does not look like a Hugging Face model folder")
+    return path
+
+
+def load_tokenizer(path: Path):
+    tf = _transformers()
+    try:
+        tokenizer = tf.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if getattr(tokenizer, "add_prefix_space", None) is False:  # byte-level BPE: words need their space
+            tokenizer = tf.AutoTokenizer.from_pretrained(str(path), local_files_only=True, add_prefix_space=True)
+    except Exception as e:
+        raise UserError(f"{path}: cannot load the tokenizer ({e.__class__.__name__}: {e})") from None
+    if not tokenizer.is_fast:
+        raise UserError(f"{path}: the tokenizer has no fast (Rust) version, which mapping sub-words to "
+                        "words needs; add its tokenizer.json to the folder")
+    return tokenizer
+
+
+class TransformerFeatures(nn.Module):
+    """Token features (B, T, layers x hidden) from a transformer: each word's first sub-word."""
+
+    def __init__(self, model: nn.Module, tokenizer, layers: int = 4, fine_tune: bool = False,
+                 cache: FeatureCache | None = None):
+        super().__init__()
+        n_layers = model.config.num_hidden_layers
+        if not 1 <= layers <= n_layers:
+            raise UserError(f"--transformer-layers {layers}: the model has {n_layers} layers; choose 1 to {n_layers}")
+        self.model, self.tokenizer, self.layers, self.fine_tune = model, tokenizer, layers, fine_tune
+        self.out_dim = layers * model.config.hidden_size
+        self.cache = None if fine_tune else cache
+        if not fine_tune:
+            self.model.requires_grad_(False)
+        self.max_length = min(tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 512))
+        self.budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)  # sub-words per piece
+        self.model_calls = 0
+
+    @classmethod
+    def from_folder(cls, path: str | Path, layers: int = 4, fine_tune: bool = False,
+                    cache: FeatureCache | None = None) -> "TransformerFeatures":
+        """A pretrained model and its tokenizer, from a local folder."""
+        path = check_folder(path)
+        tokenizer = load_tokenizer(path)
+        try:
+            model = _transformers().AutoModel.from_pretrained(str(path), local_files_only=True)
+        except Exception as e:
+            raise UserError(f"{path}: cannot load the model ({e.__class__.__name__}: {e})") from None
+        return cls(model, tokenizer, layers, fine_tune, cache)
+
+    @classmethod
+    def from_saved(cls, path: Path, layers: int, fine_tune: bool, cache=None) -> "TransformerFeatures":
+        """The shape of a saved tagger's transformer (config and tokenizer); its weights come from the tagger."""
+        path = check_folder(path, "the tagger's transformer folder (saved beside model.pt)")
+        config = _transformers().AutoConfig.from_pretrained(str(path), local_files_only=True)
+        model = _transformers().AutoModel.from_config(config)
+        return cls(model, load_tokenizer(path), layers, fine_tune, cache)
+
+    def save_files(self, path: Path) -> None:
+        """The config and tokenizer files that `from_saved` needs (the weights go in model.pt)."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.config.save_pretrained(str(path))
+        self.tokenizer.save_pretrained(str(path))
+
+    def train(self, mode: bool = True) -> "TransformerFeatures":
+        super().train(mode)
+        if not self.fine_tune:
+            self.model.eval()  # frozen: no dropout, the same vectors every time
+        return self
+
+    def forward(self, batch) -> torch.Tensor:
+        """The batch's word vectors (B, T, D), zero on padding."""
+        device = batch.mask.device
+        if self.cache is None:
+            return self.embed(batch.tokens).to(device)  # (B, T, D)
+        feats = self.cache.get_many(batch.tokens, self.embed_each)
+        return pad(feats, device)  # (B, T, D)
+
+    def embed_each(self, sentences: Sequence[Sequence[str]]) -> list[torch.Tensor]:
+        """Each sentence's (n, D) word vectors."""
+        return [f[: len(s)] for f, s in zip(self.embed(sentences).unbind(0), sentences)]
+
+    def pieces(self, sentences: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
+        """(sentence, first word, end word): consecutive words whose sub-words fit the model, per sentence."""
+        enc = self.tokenizer([list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False)
+        out = []
+        for b, tokens in enumerate(sentences):
+            counts = [0] * len(tokens)
+            for w in enc.word_ids(b):
+                if w is not None:
+                    counts[w] += 1
+            start, used = 0, 0
+            for w, n in enumerate(counts):
+                if used + n > self.budget and w > start:
+                    out.append((b, start, w))
+                    start, used = w, 0
+                used += n
+            out.append((b, start, len(tokens)))
+        return out
+
+    def embed(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        """(B, T, D): for each word, the last `layers` layers' states at its first sub-word."""
+        with torch.set_grad_enabled(self.fine_tune and torch.is_grad_enabled()):
+            return self._embed(sentences)
+
+    def _embed(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        self.model_calls += 1
+        device = next(self.model.parameters()).device
+        pieces = self.pieces(sentences)
+        enc = self.tokenizer([list(sentences[b][i:j]) for b, i, j in pieces], is_split_into_words=True,
+                             padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        out = self.model(**{k: v.to(device) for k, v in enc.items()}, output_hidden_states=True)
+        h = torch.cat(out.hidden_states[-self.layers :], dim=-1)  # (P, S, D)
+        rows, cols, src_p, src_s = [], [], [], []
+        for p, (b, i, _) in enumerate(pieces):
+            seen = set()
+            for s, w in enumerate(enc.word_ids(p)):
+                if w is not None and w not in seen:  # the word's first sub-word
+                    seen.add(w)
+                    rows.append(b), cols.append(i + w), src_p.append(p), src_s.append(s)
+        B, T = len(sentences), max(len(s) for s in sentences)
+        feats = h.new_zeros(B, T, self.out_dim)  # (B, T, D)
+        index = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
+        return feats.index_put((index(rows), index(cols)), h[index(src_p), index(src_s)])  # (B, T, D)

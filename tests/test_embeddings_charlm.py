@@ -1,0 +1,102 @@
+"""Character language models: they learn, report bits per character, checkpoint and resume exactly."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from munchables.cli import main
+from munchables.embeddings.charlm import (
+    UNKNOWN, CharLM, CharLMConfig, CharLMTraining, batchify, read_state, split_text, train_charlm,
+)
+from munchables.errors import UserError
+
+CPU = torch.device("cpu")
+
+
+def repetitive_text(path, lines=60):
+    path.write_text("".join("abcabcabc abc\n" for _ in range(lines)), encoding="utf-8")
+    return path
+
+
+def small(**kw):
+    return CharLMTraining(**{"epochs": 2, "batch_size": 4, "bptt": 20, "lr": 5.0, "held_out": 0.1, **kw})
+
+
+def test_bits_per_char_fall_far_below_uniform_on_a_repetitive_text(tmp_path):
+    text = repetitive_text(tmp_path / "t.txt")
+    history = train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=32, char_dim=8), small(epochs=8), CPU)
+    uniform = math.log2(6)  # UNKNOWN, a, b, c, space, newline
+    assert len(history) == 8 and all(r["epoch"] == i + 1 for i, r in enumerate(history))
+    assert history[0]["bpc"] < uniform
+    assert history[-1]["bpc"] < 0.5 < history[0]["bpc"]  # the text is all but deterministic
+
+
+def test_resuming_after_an_epoch_gives_the_same_model_as_training_straight_through(tmp_path):
+    text = repetitive_text(tmp_path / "t.txt", 40)
+    config = CharLMConfig(hidden=12, char_dim=4)
+    train_charlm(text, tmp_path / "straight.pt", config, small(epochs=3), CPU)
+    train_charlm(text, tmp_path / "resumed.pt", config, small(epochs=1), CPU)
+    train_charlm(text, tmp_path / "resumed.pt", config, small(epochs=3), CPU, resume=True)
+    a, b = read_state(tmp_path / "straight.pt"), read_state(tmp_path / "resumed.pt")
+    assert [r["bpc"] for r in a["progress"]["history"]] == [r["bpc"] for r in b["progress"]["history"]]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert b["progress"]["done"]
+
+
+def test_an_existing_output_needs_resume_and_the_same_settings(tmp_path):
+    text = repetitive_text(tmp_path / "t.txt", 20)
+    train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=8, char_dim=4), small(epochs=1), CPU)
+    with pytest.raises(UserError, match="--resume"):
+        train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=8, char_dim=4), small(epochs=2), CPU)
+    with pytest.raises(UserError, match="different model"):
+        train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=9, char_dim=4), small(epochs=2), CPU, resume=True)
+    with pytest.raises(UserError, match="different training settings"):
+        train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=8, char_dim=4), small(epochs=2, bptt=7), CPU, resume=True)
+
+
+def test_a_deadline_stops_with_a_checkpoint_that_resumes_mid_epoch(tmp_path):
+    text = repetitive_text(tmp_path / "t.txt", 40)
+    config = CharLMConfig(hidden=8, char_dim=4)
+    history = train_charlm(text, tmp_path / "lm.pt", config, small(epochs=1, max_minutes=1e-9), CPU)
+    assert history[-1]["partial"] and history[-1]["windows"] == 1  # stopped after the first window
+    state = read_state(tmp_path / "lm.pt")
+    assert state["progress"]["position"] == 1 and not state["progress"]["done"]
+    history = train_charlm(text, tmp_path / "lm.pt", config, small(epochs=1), CPU, resume=True)
+    assert [r["epoch"] for r in history] == [1] and "partial" not in history[0]
+    assert read_state(tmp_path / "lm.pt")["progress"]["done"]
+
+
+def test_the_backward_model_reads_reversed_text_and_unknown_characters_map_to_index_0():
+    lm = CharLM(CharLMConfig(direction="backward", hidden=4, char_dim=2), [UNKNOWN, "a", "b", "\n"])
+    assert lm.encode_text("ab\nz").tolist() == [0, 3, 2, 1]
+    forward = CharLM(CharLMConfig(hidden=4, char_dim=2), [UNKNOWN, "a", "b"])
+    assert forward.encode_text("ab\u20acb").tolist() == [1, 2, 0, 2]
+
+
+def test_held_out_lines_are_the_last_ones_and_streams_are_consecutive_text():
+    train, held = split_text([f"line{i}" for i in range(10)], 0.2)
+    assert held == "line8\nline9\n" and train.endswith("line7\n")
+    data = batchify(torch.arange(10), 3)
+    assert data.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+
+
+def test_munch_charlm_command_writes_a_loadable_model_and_reports_bits_per_char(tmp_path, capsys):
+    text = repetitive_text(tmp_path / "t.txt", 20)
+    out = tmp_path / "fwd.pt"
+    assert main(["charlm", "--text", str(text), "--direction", "forward", "--out", str(out), "--hidden", "8",
+                 "--epochs", "1", "--batch-size", "2", "--bptt", "10", "--device", "cpu"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["epoch"] == 1 and 0 < record["bpc"] < 10
+    lm = CharLM.load(out)
+    assert lm.config.direction == "forward" and lm.hidden == 8 and not lm.training
+
+
+def test_missing_text_and_bad_direction_are_user_errors(tmp_path, capsys):
+    assert main(["charlm", "--text", str(tmp_path / "none.txt"), "--direction", "forward", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "none.txt: text file not found" in capsys.readouterr().err
+    text = repetitive_text(tmp_path / "t.txt", 5)
+    assert main(["charlm", "--text", str(text), "--direction", "sideways", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "forward, backward" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""Unlabelled text from the corpora (never test), fastText vectors trained on it, a tagger using them."""
+
+
+import numpy as np
+import pytest
+from test_embeddings_helpers import make_corpus, tiny_train_args, write_text
+
+from munchables import Tagger
+from munchables.cli import main
+from munchables.corpus import load_corpus
+from munchables.embeddings.word_vectors import has_subwords, load_vectors
+from munchables.text import write_text as write_text_file
+
+
+def test_munch_text_writes_train_and_dev_sentences_never_test(tmp_path):
+    corpus = make_corpus(tmp_path / "c", name_of_test_word="tumour")
+    out = write_text(tmp_path, corpus)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    c = load_corpus(str(corpus))
+    expected = list(dict.fromkeys(" ".join(s.tokens) for s in c.train + c.dev))  # each distinct line once
+    assert lines == expected
+    assert not any("tumour" in line for line in lines)  # the test split's own word
+
+
+def test_raw_text_is_tokenised_like_the_corpora(tmp_path):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("IL-2 binds p53/p21. The 5-FU dose was 2.5 mg.\n", encoding="utf-8")
+    result = write_text_file(tmp_path / "out.txt", raw=[raw])
+    assert result["sentences"] == 2
+    assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == [
+        "IL - 2 binds p53 / p21 .", "The 5 - FU dose was 2 . 5 mg .",
+    ]
+
+
+def test_munch_text_without_sources_is_a_user_error(tmp_path, capsys):
+    assert main(["text", "--out", str(tmp_path / "x.txt")]) == 2
+    assert "--corpora" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ft")
+    corpus = make_corpus(d / "corpus", sizes=(40, 10, 10))
+    text = write_text(d, corpus)
+    out = d / "vectors.bin"
+    assert main(["-q", "vectors", "--text", str(text), "--out", str(out), "--dim", "12", "--min-count", "1",
+                 "--epochs", "3", "--buckets", "2000", "--threads", "1"]) == 0
+    return d, corpus, out
+
+
+def test_fasttext_vectors_load_with_sub_words_and_give_unseen_words_a_vector(vectors):
+    _, _, path = vectors
+    kv = load_vectors(path)
+    assert has_subwords(kv) and kv.vector_size == 12
+    assert "cancer" in kv.key_to_index and "cancerous" not in kv.key_to_index
+    unseen = kv["cancerous"]  # built from its character n-grams, shared with "cancer"
+    assert np.abs(unseen).sum() > 0
+    assert not np.allclose(unseen, kv["zzzqqq"])
+
+
+def test_a_tagger_trained_with_the_vectors_starts_from_them_and_round_trips(vectors, tmp_path):
+    d, corpus, path = vectors
+    out = tmp_path / "run"
+    assert main(tiny_train_args(corpus, out, "--word-vectors", str(path))) == 0
+    tagger = Tagger.load(out)
+    kv = load_vectors(path)
+    c = load_corpus(str(corpus))
+    train_words = {w for s in c.train for w in s.tokens}
+    test_only = [w for s in c.test for w in s.tokens if w not in train_words]
+    assert test_only == ["tumour"]  # in no training batch, so its row is still the fastText vector
+    row = tagger.model.encoder.words.weight[tagger.vocab.words.get("tumour")].detach().numpy()
+    np.testing.assert_allclose(row, kv["tumour"], rtol=1e-6)
+    assert tagger.model.config.word_dim == 12 and tagger.model.config.word_vectors == str(path)
+    sentences = [s.tokens for s in c.test]
+    assert Tagger.load(out).tag(sentences) == tagger.tag(sentences)
+
+
+def test_vectors_need_a_bin_name(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("a b c\n", encoding="utf-8")
+    assert main(["vectors", "--text", str(text), "--out", str(tmp_path / "v.vec")]) == 2
+    assert "name the file .bin" in capsys.readouterr().err
