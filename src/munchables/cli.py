@@ -60,17 +60,20 @@ def _run_options(args: argparse.Namespace, out: str | None):
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("embeddings (README, Embeddings)")
-    g.add_argument("--charlm-forward", help="forward character LM (munch charlm) for contextual string embeddings")
-    g.add_argument("--charlm-backward", help="backward character LM; give both or neither")
+    g.add_argument("--charlm-forward", metavar="PATH", help="forward character LM (munch charlm) for contextual string embeddings")
+    g.add_argument("--charlm-backward", metavar="PATH", help="backward character LM; give both or neither")
+    g.add_argument("--charlm-projection", type=int, default=0, metavar="K",
+                   help="map the contextual string embeddings to K values before the BiLSTM (default 0: whole, as in the paper)")
     g.add_argument("--transformer", metavar="DIR", help="local Hugging Face model folder: the shared encoder's token features")
-    g.add_argument("--transformer-layers", type=int, default=4, help="last transformer layers concatenated (default 4)")
+    g.add_argument("--transformer-layers", type=int, default=4, metavar="N", help="last transformer layers concatenated (default 4)")
     g.add_argument("--fine-tune-transformer", action="store_true", help="train the transformer too (default: frozen)")
     g.add_argument("--no-lstm", action="store_true", help="no BiLSTM: the heads read the token features directly")
-    g.add_argument("--embedding-cache", default="memory", help="frozen features per sentence: memory | disk | none")
+    g.add_argument("--embedding-cache", default="memory", metavar="WHERE", help="frozen features per sentence: memory | disk | none")
 
 
 def _embedding_options(args: argparse.Namespace) -> dict:
     return {"charlm_forward": args.charlm_forward, "charlm_backward": args.charlm_backward,
+            "charlm_projection": args.charlm_projection,
             "transformer": args.transformer, "transformer_layers": args.transformer_layers,
             "fine_tune_transformer": args.fine_tune_transformer, "lstm": not args.no_lstm}
 
@@ -87,6 +90,12 @@ def cmd_corpora(args) -> int:
 def cmd_train(args) -> int:
     from .pipeline import train
 
+    if args.threads:
+        import torch
+
+        if args.threads < 1:
+            raise UserError("--threads must be at least 1")
+        torch.set_num_threads(args.threads)  # on a shared machine, 1 thread can be many times faster
     metrics = train(_run_options(args, args.out))
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
     return 0
@@ -207,6 +216,10 @@ def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
     from .predict import pick_device
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
     training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                               held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
@@ -231,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for the model, metrics.json, log.jsonl")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share the cores)")
     p.add_argument("--trace", action="store_true", help="write every update to DIR/trace.jsonl")
     p.set_defaults(func=cmd_train)
 
@@ -330,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the training that --out holds")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
     p.set_defaults(func=cmd_charlm)
     return parser
 

@@ -126,8 +126,8 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     )
     from .embeddings.features import build_features
 
-    features = build_features(config, options.embedding_cache, options.out)  # before the seed: loading draws no numbers we keep
     torch.manual_seed(options.train.seed)
+    features = build_features(config, options.embedding_cache, options.out)  # e.g. contextual string embeddings
     model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                             features)
     if vectors is not None:
@@ -156,7 +156,7 @@ def _check_resume(out: Path, record: dict, resume: bool) -> None:
     path = out / "config.json"
     if resume and path.exists():
         before = json.loads(path.read_text())
-        changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device"))
+        changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device", "embedding_cache"))
         if changed:
             raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")

@@ -1,0 +1,137 @@
+"""Where trials run: `local` (processes on this machine) or `ray` (tasks on a Ray cluster).
+
+Both run `run_trial` on a worker and hand its result back to the driver, which alone writes the
+store. An engine has `slots` (how many trials the driver keeps submitted), `submit`, `wait`
+(the handles that finished) and `result`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import UserError
+
+ENGINES = ("local", "ray")
+
+
+def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
+    """The pipeline's RunOptions for one trial; its directory is runs_dir/<key>."""
+    from ..model import ModelConfig
+    from ..pipeline import RunOptions
+    from ..trainer import TrainConfig
+    from .protocol import BASE_METHOD
+
+    return RunOptions(
+        target=trial["target"], out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]],
+        aux=list(trial["aux"]) or None, aux_order="given", data_dir=data_dir,
+        train_limit=trial["train_limit"], device=device, resume=True, progress=False,
+        train_on_dev=trial["phase"] == "final",
+        train=TrainConfig(lr=trial["lr"], batch_size=trial["batch_size"], max_epochs=trial["max_epochs"],
+                          seed=trial["seed"]),
+        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"]),
+    )
+
+
+def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | None = None) -> dict:
+    """Train one trial (resuming its checkpoint if any); {"metrics": metrics.json, "curve": [...]}.
+
+    A trial whose metrics.json exists finished before the driver could record it: it is read,
+    not trained again.
+    """
+    import torch
+
+    from ..pipeline import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    options = trial_options(trial, Path(runs_dir), data_dir, device)
+    out = Path(options.out)
+    metrics_path = out / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else train(options)
+    log_path = out / "log.jsonl"
+    records = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    curve = [{k: r.get(k) for k in ("stage", "epoch", "loss", "dev_f1")} for r in records if r["event"] == "epoch"]
+    return {"metrics": metrics, "curve": curve}
+
+
+def _init_worker(threads: int) -> None:
+    """Worker processes die with the driver (Linux), so a killed run leaves no trial training on."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+class LocalEngine:
+    """`jobs` worker processes on this machine, each with cpu_count / jobs torch threads."""
+
+    def __init__(self, jobs: int = 1, threads: int | None = None):
+        if jobs < 1:
+            raise UserError(f"--jobs must be at least 1; got {jobs}")
+        import multiprocessing
+
+        self.slots = jobs
+        self.threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker, initargs=(self.threads,))
+
+    def submit(self, trial, runs_dir, data_dir, device):
+        payload = asdict(trial) | {"key": trial.key}
+        return self.pool.submit(run_trial, payload, str(runs_dir), data_dir, device, self.threads)
+
+    def wait(self, handles):
+        return list(wait(handles, return_when=FIRST_COMPLETED).done)
+
+    def result(self, handle):
+        return handle.result()
+
+    def close(self):
+        self.pool.shutdown(cancel_futures=True)
+
+
+class RayEngine:
+    """Every trial a Ray task with one GPU (or `cpus` CPUs); Ray schedules, places and retries them."""
+
+    def __init__(self, address: str | None = None, gpus: float = 0, cpus: float = 1, retries: int = 2,
+                 init_kwargs: dict | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--engine ray needs Ray: pip install 'munchables[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, **(init_kwargs or {}))
+        self.slots = 1 << 30  # submit everything ready: Ray's scheduler queues it
+        self.threads = max(1, int(cpus))
+        self.task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=retries)(run_trial)
+
+    def submit(self, trial, runs_dir, data_dir, device):
+        payload = asdict(trial) | {"key": trial.key}
+        return self.task.remote(payload, str(Path(runs_dir).resolve()), data_dir, device, self.threads)
+
+    def wait(self, handles):
+        done, _ = self.ray.wait(handles, num_returns=1)
+        return done
+
+    def result(self, handle):
+        return self.ray.get(handle)
+
+    def close(self):
+        pass
+
+
+def make_engine(name: str, jobs: int = 1, address: str | None = None, gpus: float = 0, cpus: float = 1,
+                init_kwargs: dict | None = None):
+    if name not in ENGINES:
+        raise UserError(f"unknown --engine {name!r}; choose one of {', '.join(ENGINES)}")
+    if name == "local":
+        return LocalEngine(jobs)
+    return RayEngine(address, gpus, cpus, init_kwargs=init_kwargs)

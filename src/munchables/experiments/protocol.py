@@ -1,0 +1,294 @@
+"""The paper's protocol (section 4.1) as trials: grid, dev selection, final models, seeds.
+
+For each target and method, every setting of the grid is trained on train and scored on dev (the
+dev phase); the setting with the best target dev F1 is chosen and a final model with it is
+trained on train + dev and scored on test (the final phase), once per seed.
+
+- single-aux: a dev trial per auxiliary corpus and setting; the (setting, corpus) pair with the
+  best dev F1 is chosen (section 4.1).
+- iter, stack: the auxiliary corpora in a seeded random order in which corpora of one entity
+  family are never neighbours (section 4.1); the same order for every setting and seed.
+- iter-sort, stack-sort: ascending by the single-aux dev F1 of each corpus under the same setting
+  (section 5.1), read from the store's single-aux dev trials and passed as aux_order "given".
+- multi-task: one model per setting on every corpus found, serving every target; each target
+  picks its setting by its own dev F1, and final models are trained for the settings picked.
+
+`plan()` is a pure function of the finished trials: it returns the trials whose inputs are known
+and says whether anything still waits on a trial not yet run. `reproduce()` loops: plan, submit
+what is ready to the engine, record each trial as it finishes, plan again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import corpus as corpora_mod
+from ..errors import UserError
+from ..ordering import random_order, sorted_order
+from .store import Store
+
+log = logging.getLogger("munchables")
+
+METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack", "iter-sort", "stack-sort")
+BASE_METHOD = {m: m.removesuffix("-sort") for m in METHODS}  # what pipeline.train runs
+GRIDS = ("paper", "fixed")
+PAPER_GRID = ((16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1))  # (batch size, learning rate), section 4.1
+ORDER_SEED = 1  # seeds the random order of iter and stack, the same for every setting and seed
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How long and how big every trial is."""
+
+    max_epochs: int | None  # cap on epochs per stage; None: the paper's convergence rule alone
+    train_limit: int | None  # first N training (and, in final models, dev) sentences per corpus
+    hidden: int  # BiLSTM units per direction
+    word_dim: int  # word embedding size
+    grid: str  # the default grid: paper (4 settings) or fixed (--lr, --batch-size)
+    lr: float = 0.1  # the fixed grid's setting
+    batch_size: int = 32
+
+
+PRESETS = {
+    # The whole protocol on a 2-core CPU in under an hour: 500 training sentences per corpus,
+    # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16).
+    "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),
+    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256, the 2 x 2 grid.
+    "paper": Preset(max_epochs=None, train_limit=None, hidden=256, word_dim=100, grid="paper"),
+}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One call of pipeline.train: everything in it goes into its key."""
+
+    target: str
+    method: str  # one of METHODS
+    aux: tuple[str, ...]  # auxiliary corpora in training order
+    lr: float
+    batch_size: int
+    seed: int
+    phase: str  # dev | final
+    preset: str
+    max_epochs: int | None
+    train_limit: int | None
+    hidden: int
+    word_dim: int
+
+    @property
+    def setting(self) -> tuple[int, float]:
+        return (self.batch_size, self.lr)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Protocol:
+    """What `munch reproduce` was asked to run."""
+
+    targets: list[str]  # target corpora
+    corpora: list[str]  # every corpus found (auxiliaries and multi-task's union)
+    families: dict[str, str | None]
+    methods: list[str]
+    grid: list[tuple[int, float]]  # (batch size, learning rate)
+    preset_name: str
+    preset: Preset
+    seeds: int = 1
+
+    def trial(self, target, method, aux, setting, phase, seed=1) -> Trial:
+        p = self.preset
+        return Trial(target, method, tuple(aux), setting[1], setting[0], seed, phase, self.preset_name,
+                     p.max_epochs, p.train_limit, p.hidden, p.word_dim)
+
+    def aux_of(self, target: str) -> list[str]:
+        return [c for c in self.corpora if c != target]
+
+
+def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1, data_dir=None,
+                  lr=None, batch_size=None, max_epochs=None, train_limit=None, hidden=None) -> Protocol:
+    """Validate the options once, with the fix in every message."""
+    if preset not in PRESETS:
+        raise UserError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[preset]
+    overrides = {k: v for k, v in dict(max_epochs=max_epochs, train_limit=train_limit, hidden=hidden,
+                                         lr=lr, batch_size=batch_size).items() if v is not None}
+    name = preset if not overrides else f"{preset}+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    p = Preset(**(asdict(p) | overrides))
+    grid = grid or p.grid
+    if grid not in GRIDS:
+        raise UserError(f"unknown --grid {grid!r}; choose one of {', '.join(GRIDS)}")
+    settings = list(PAPER_GRID) if grid == "paper" else [(p.batch_size, p.lr)]
+    methods = methods or list(METHODS)
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise UserError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
+    if seeds < 1:
+        raise UserError(f"--seeds must be at least 1; got {seeds}")
+    found = corpora_mod.available_corpora(corpora_mod.default_data_dir(data_dir))
+    if len(found) < 2:
+        raise UserError(f"reproduce needs at least two corpora; found {found or 'none'} (use --data-dir)")
+    targets = targets or found
+    missing = [t for t in targets if t not in found]
+    if missing:
+        raise UserError(f"target(s) {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
+    families = {c: corpora_mod.corpus_family(c) for c in found}
+    return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds)
+
+
+# --- selection -------------------------------------------------------------------------------
+
+
+def dev_f1(trial: dict, corpus: str) -> float:
+    return trial["scores"][(corpus, "dev")]["f1"]
+
+
+def best(candidates: dict) -> object:
+    """The key with the highest dev F1; ties go to the first in the grid's order."""
+    return max(candidates, key=lambda k: (candidates[k], -list(candidates).index(k)))
+
+
+def _index(done: list[dict]) -> dict:
+    return {(t["target"], t["method"], tuple(t["aux"]), t["batch_size"], t["lr"], t["seed"], t["phase"], t["preset"]): t
+            for t in done}
+
+
+def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
+    """(trials that can run now and are not done, whether other trials still wait for inputs)."""
+    index, keys = _index(done), {t["key"] for t in done}
+    ready: list[Trial] = []
+    waiting = False
+
+    def get(trial: Trial) -> dict | None:
+        return index.get((trial.target, trial.method, trial.aux, trial.batch_size, trial.lr, trial.seed,
+                          trial.phase, trial.preset))
+
+    def want(trial: Trial) -> dict | None:
+        """The finished trial, or None after putting it on the ready list."""
+        row = get(trial)
+        if row is None and trial.key not in keys and trial not in ready:
+            ready.append(trial)
+        return row
+
+    def finals(target, method, aux, setting):
+        for seed in range(1, protocol.seeds + 1):
+            want(protocol.trial(target, method, aux, setting, "final", seed))
+
+    P = protocol
+    anchor = P.corpora[0]
+    if "multi-task" in P.methods:  # one model per setting over every corpus, for every target
+        dev = {s: want(P.trial(anchor, "multi-task", P.aux_of(anchor), s, "dev")) for s in P.grid}
+        if all(dev.values()):
+            for target in P.targets:
+                chosen = best({s: dev_f1(row, target) for s, row in dev.items()})
+                finals(anchor, "multi-task", P.aux_of(anchor), chosen)
+        else:
+            waiting = True
+    for target in P.targets:
+        aux = P.aux_of(target)
+        shuffled = random_order(aux, {a: P.families[a] for a in aux}, ORDER_SEED)
+        needs_candidates = any(m in P.methods for m in ("single-aux", "iter-sort", "stack-sort"))
+        candidates = {(s, a): want(P.trial(target, "single-aux", [a], s, "dev")) for s in P.grid for a in aux} \
+            if needs_candidates else {}
+        have_candidates = needs_candidates and all(candidates.values())
+        for method in P.methods:
+            if method == "multi-task":
+                continue
+            if method == "single-aux":
+                if not have_candidates:
+                    waiting = True
+                    continue
+                s, a = best({k: dev_f1(row, target) for k, row in candidates.items()})
+                finals(target, method, [a], s)
+                continue
+            orders = {}
+            for s in P.grid:
+                if method.endswith("-sort"):
+                    if not all(candidates[(s, a)] for a in aux):
+                        continue
+                    orders[s] = sorted_order({a: dev_f1(candidates[(s, a)], target) for a in aux})
+                else:
+                    orders[s] = shuffled if method in ("iter", "stack") else (aux if method == "conc" else [])
+            dev = {s: want(P.trial(target, method, orders[s], s, "dev")) for s in orders}
+            if len(dev) < len(P.grid) or not all(dev.values()):
+                waiting = True
+                continue
+            chosen = best({s: dev_f1(row, target) for s, row in dev.items()})
+            finals(target, method, orders[chosen], chosen)
+    return ready, waiting
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[dict]]:
+    """The store's trial row and score rows of a finished trial."""
+    metrics = result["metrics"]
+    per_corpus = metrics.get("per_corpus") or {trial.target: {"dev": metrics["dev"], "test": metrics["test"]}}
+    scores = [{"corpus": c, "split": split, **m[split]} for c, m in per_corpus.items() for split in ("dev", "test")]
+    row = asdict(trial) | {
+        "key": trial.key, "aux": list(trial.aux), "config": asdict(trial), "epochs": metrics["epochs"],
+        "seconds": metrics["seconds"], "device": metrics["device"], "git_commit": commit,
+        "curve": result["curve"],
+    }
+    return row, scores
+
+
+@dataclass
+class Summary:
+    ran: int = 0  # trials trained by this call
+    skipped: int = 0  # trials found in the store
+    failed: list[str] = field(default_factory=list)
+
+
+def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
+    """Run every trial of the protocol not yet in the store, recording each as it finishes."""
+    commit = git_commit()
+    summary = Summary(skipped=len(store.done_keys()))
+    running: dict = {}  # engine handle -> Trial
+    failed: set[str] = set()
+    started = time.perf_counter()
+    while True:
+        ready, waiting = plan(protocol, store.trials())
+        for trial in ready:  # in plan order: a target's finals before the next target's dev trials
+            if len(running) >= engine.slots:
+                break
+            if trial.key in failed or any(t.key == trial.key for t in running.values()):
+                continue
+            log.info("trial %s: %s %s %s bs %d lr %g seed %d [%s]", trial.key, trial.phase, trial.target,
+                     trial.method, trial.batch_size, trial.lr, trial.seed, " -> ".join(trial.aux))
+            running[engine.submit(trial, runs_dir, data_dir, device)] = trial
+        if not running:
+            break
+        for handle in engine.wait(list(running)):
+            trial = running.pop(handle)
+            try:
+                result = engine.result(handle)
+            except Exception as e:  # a failed trial is reported, never recorded
+                log.error("trial %s (%s %s) failed: %s", trial.key, trial.target, trial.method, e)
+                failed.add(trial.key)
+                summary.failed.append(f"{trial.target} {trial.method} {trial.phase}: {e}")
+                continue
+            store.record(*store_record(trial, result, commit))
+            summary.ran += 1
+            log.info("trial %s done (%d run, %.0f s so far): %s %s %s dev F1 %.4f test F1 %.4f",
+                     trial.key, summary.ran, time.perf_counter() - started, trial.phase, trial.target,
+                     trial.method, result["metrics"]["dev"]["f1"], result["metrics"]["test"]["f1"])
+    if waiting and not summary.failed:
+        raise AssertionError("unreachable: trials wait on inputs though nothing runs")
+    return summary

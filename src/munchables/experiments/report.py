@@ -1,0 +1,344 @@
+"""Tables and plots from the results store alone: `munch report --out DIR`.
+
+Writes DIR/report.md with, beside it, one CSV per table and PNG plots (matplotlib, Agg):
+
+- Table 2: test F1 (%) of the six methods per target, macro and micro averages (micro: F1 of
+  the tp/fp/fn pooled over the targets), the paper's figures beside ours and the difference;
+- Table 4: iter and stack without and with sorting (section 5.1), the same way;
+- Table 3: dev F1 (%) of single-aux per auxiliary corpus and setting for one target, and of the
+  sorted variants;
+- the gain matrix: single-aux dev F1 minus single-task dev F1 per target and auxiliary corpus
+  (each at its best setting), as a table and a heat map;
+- a grouped bar chart of test F1 per target and method; dev F1 against epoch per method for one
+  target (the dev trial at the chosen setting).
+
+With several seeds a figure is the mean over seeds and the standard deviation is shown beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+from ..errors import UserError
+from ..evaluate import Score
+from . import paper
+from .protocol import METHODS, best
+from .store import Store
+
+TABLE2_METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
+TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
+
+
+# --- from store rows to figures --------------------------------------------------------------
+
+
+def load(store_path, preset: str | None = None) -> list[dict]:
+    if not Path(store_path).exists():
+        raise UserError(f"{store_path}: no results store; run `munch reproduce --store {store_path}` first")
+    with Store(store_path) as store:
+        trials = store.trials()
+    presets = sorted({t["preset"] for t in trials})
+    if preset is not None:
+        trials = [t for t in trials if t["preset"] == preset]
+        if not trials:
+            raise UserError(f"{store_path}: no trials of preset {preset!r}; the store holds {', '.join(presets) or 'none'}")
+    elif len(presets) > 1:
+        raise UserError(f"{store_path} holds trials of several presets ({', '.join(presets)}); choose one with --preset")
+    return trials
+
+
+def _f1(t: dict, corpus: str, split: str) -> float:
+    return t["scores"][(corpus, split)]["f1"]
+
+
+def targets_of(trials: list[dict]) -> list[str]:
+    """Targets with any single-corpus trial, in the paper's order, then others."""
+    found = {t["target"] for t in trials if t["method"] != "multi-task"}
+    found |= {c for t in trials if t["method"] == "multi-task" for c, _ in t["scores"]}
+    return [c for c in paper.TARGETS if c in found] + sorted(found - set(paper.TARGETS))
+
+
+def final_scores(trials: list[dict], method: str, target: str) -> list[Score]:
+    """Test counts of the final models (one per seed) of `method` for `target`."""
+    if method == "multi-task":  # one model serves every target: the one at this target's best setting
+        dev = {(t["batch_size"], t["lr"]): t for t in trials
+               if t["method"] == "multi-task" and t["phase"] == "dev" and (target, "dev") in t["scores"]}
+        if not dev:
+            return []
+        bs, lr = best({s: _f1(t, target, "dev") for s, t in dev.items()})
+        chosen = [t for t in trials if t["method"] == method and t["phase"] == "final"
+                  and (t["batch_size"], t["lr"]) == (bs, lr)]
+    else:
+        chosen = [t for t in trials if t["method"] == method and t["phase"] == "final" and t["target"] == target]
+    scores = [t["scores"].get((target, "test")) for t in sorted(chosen, key=lambda t: t["seed"])]
+    return [Score(s["tp"], s["fp"], s["fn"]) for s in scores if s]
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def results_table(trials: list[dict], methods, targets, published: dict) -> list[dict]:
+    """One row per method and column (targets, macro, micro): ours (mean, std, seeds), paper's, difference.
+
+    Macro: mean over targets of the per-target F1. Micro: F1 of the counts pooled over targets
+    (per seed, then the mean over seeds). The averages cover only targets with a result for
+    every method listed that has any; the paper's macro average is given both as published (over its eight
+    targets) and over the same targets as ours.
+    """
+    per = {(m, t): final_scores(trials, m, t) for m in methods for t in targets}
+    finished = [m for m in methods if any(per[(m, t)] for t in targets)]  # methods with no final model yet: ignored
+    complete = [t for t in targets if all(per[(m, t)] for m in finished)]
+    rows = []
+    for m in methods:
+        for t in targets:
+            mean, std = _mean_std([100 * s.f1 for s in per[(m, t)]])
+            rows.append(_row(m, t, mean, std, len(per[(m, t)]), published.get(m, {}).get(t)))
+        seeds = min((len(per[(m, t)]) for t in complete), default=0)
+        macro = [statistics.mean(100 * per[(m, t)][k].f1 for t in complete) for k in range(seeds)]
+        micro = [100 * sum((per[(m, t)][k] for t in complete), Score()).f1 for k in range(seeds)]
+        paper_same = [published.get(m, {}).get(t) for t in complete]
+        paper_macro = statistics.mean(paper_same) if paper_same and None not in paper_same else None
+        rows.append(_row(m, "macro", *_mean_std(macro), seeds, paper_macro))
+        rows.append(_row(m, "micro", *_mean_std(micro), seeds, None))
+        rows.append(_row(m, "paper macro (8 targets)", None, None, 0, published.get(m, {}).get("macro")))
+        rows.append(_row(m, "paper micro (8 targets)", None, None, 0, published.get(m, {}).get("micro")))
+    return rows
+
+
+def _row(method, column, mean, std, seeds, paper_f1) -> dict:
+    diff = mean - paper_f1 if mean is not None and paper_f1 is not None else None
+    return {"method": method, "column": column, "ours": mean, "std": std, "seeds": seeds, "paper": paper_f1, "diff": diff}
+
+
+def table3(trials: list[dict], target: str) -> tuple[list[tuple[int, float]], dict[str, dict]]:
+    """Settings and {auxiliary corpus or sorted variant: {setting: dev F1 %}} for `target`."""
+    rows: dict[str, dict] = {}
+    for t in trials:
+        if t["phase"] != "dev" or t["target"] != target or t["method"] not in ("single-aux", "iter-sort", "stack-sort"):
+            continue
+        name = t["aux"][0] if t["method"] == "single-aux" else t["method"]
+        rows.setdefault(name, {})[(t["batch_size"], t["lr"])] = 100 * _f1(t, target, "dev")
+    settings = sorted({s for r in rows.values() for s in r})
+    order = [c for c in paper.TARGETS if c in rows] + sorted(set(rows) - set(paper.TARGETS) - {"iter-sort", "stack-sort"})
+    return settings, {name: rows[name] for name in order + [m for m in ("iter-sort", "stack-sort") if m in rows]}
+
+
+def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """{target: {aux: best single-aux dev F1 - best single-task dev F1}} in points."""
+    def best_dev(method, target, aux=None):
+        values = [_f1(t, target, "dev") for t in trials if t["phase"] == "dev" and t["method"] == method
+                  and t["target"] == target and (aux is None or t["aux"] == [aux])]
+        return max(values) if values else None
+
+    matrix, auxes = {}, set()
+    for target in targets:
+        base = best_dev("single-task", target)
+        if base is None:
+            continue
+        cands = {t["aux"][0] for t in trials if t["method"] == "single-aux" and t["phase"] == "dev" and t["target"] == target}
+        matrix[target] = {a: 100 * (best_dev("single-aux", target, a) - base) for a in cands}
+        auxes |= cands
+    columns = [c for c in paper.TARGETS if c in auxes] + sorted(auxes - set(paper.TARGETS))
+    return columns, matrix
+
+
+def curves(trials: list[dict], target: str) -> dict[str, list[float]]:
+    """Dev F1 (%) after every epoch (stages one after another) of each method's chosen dev trial."""
+    out = {}
+    for method in METHODS:
+        dev = [t for t in trials if t["phase"] == "dev" and t["method"] == method and t["target"] == target
+               and (target, "dev") in t["scores"]]
+        if not dev:
+            continue
+        chosen = max(dev, key=lambda t: _f1(t, target, "dev"))
+        out[method] = [100 * (r["dev_f1"] or 0.0) for r in chosen["curve"]]
+    return out
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _fmt(x, digits=2) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _cell(row: dict) -> str:
+    if row["ours"] is None:
+        return "–" if row["paper"] is None else f"– ({_fmt(row['paper'])})"
+    ours = _fmt(row["ours"]) + (f" ± {_fmt(row['std'])}" if row["std"] is not None else "")
+    if row["paper"] is None:
+        return ours
+    return f"{ours} ({_fmt(row['paper'])}, {row['diff']:+.2f})"
+
+
+def _markdown_results(rows: list[dict], methods, targets) -> str:
+    columns = [*targets, "macro", "micro", "paper macro (8 targets)", "paper micro (8 targets)"]
+    cells = {(r["method"], r["column"]): r for r in rows}
+    lines = ["| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(_cell(cells[(m, c)]) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["empty"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns, curve_data, curve_target) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.ticker
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    written = []
+    # grouped bars: test F1 per target (groups) and method (bars)
+    cells = {(r["method"], r["column"]): r for r in table2}
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(targets)), 4.5))
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
+        errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
+        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
+    ax.set_xticks(np.arange(len(targets)), targets, rotation=20)
+    ax.set_ylabel("test F1 (%)")
+    ax.set_title("Test F1 per target and method")
+    ax.legend(fontsize=8, ncol=4)
+    fig.tight_layout()
+    fig.savefig(out / "test_f1_bars.png", dpi=110)
+    plt.close(fig)
+    written.append("test_f1_bars.png")
+
+    if gains:
+        rows = list(gains)
+        data = np.array([[gains[t].get(a, np.nan) for a in gain_columns] for t in rows])
+        limit = max(1e-6, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
+        fig, ax = plt.subplots(figsize=(1.3 * len(gain_columns) + 3, 0.6 * len(rows) + 2))
+        image = ax.imshow(data, cmap="RdBu", vmin=-limit, vmax=limit)
+        ax.set_xticks(range(len(gain_columns)), gain_columns, rotation=30, ha="right")
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("auxiliary corpus")
+        ax.set_ylabel("target")
+        for i in range(len(rows)):
+            for j in range(len(gain_columns)):
+                if np.isfinite(data[i, j]):
+                    ax.text(j, i, f"{data[i, j]:+.1f}", ha="center", va="center", fontsize=8)
+        fig.colorbar(image, ax=ax, label="single-aux dev F1 − single-task dev F1 (points)")
+        ax.set_title("Which corpus helps which")
+        fig.tight_layout()
+        fig.savefig(out / "gain_heatmap.png", dpi=110)
+        plt.close(fig)
+        written.append("gain_heatmap.png")
+
+    if curve_data:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        for m, ys in curve_data.items():
+            ax.plot(range(1, len(ys) + 1), ys, marker="o", markersize=3, label=m)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (stages of stack one after another)")
+        ax.set_ylabel("dev F1 (%)")
+        ax.set_title(f"Dev F1 against epoch, {curve_target} (dev trials at the chosen setting)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "dev_curves.png", dpi=110)
+        plt.close(fig)
+        written.append("dev_curves.png")
+    return written
+
+
+def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
+                 preset: str | None = None) -> Path:
+    """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md."""
+    trials = load(store_path, preset)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = targets_of(trials)
+    methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
+    methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in trials)]
+    table2 = results_table(trials, methods2, targets, paper.TABLE2)
+    table4 = results_table(trials, methods4, targets, paper.TABLE4)
+    _write_csv(out / "table2.csv", table2)
+    _write_csv(out / "table4.csv", table4)
+
+    t3_target = target or (paper.TABLE3_TARGET if paper.TABLE3_TARGET in targets else (targets[0] if targets else None))
+    settings, t3 = table3(trials, t3_target) if t3_target else ([], {})
+    _write_csv(out / "table3.csv", [{"row": name, "batch_size": s[0], "lr": s[1], "dev_f1": v.get(s),
+                                     "paper": paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None}
+                                    for name, v in t3.items() for s in settings])
+    gain_columns, gains = gain_matrix(trials, targets)
+    _write_csv(out / "gain_matrix.csv", [{"target": t, **{a: row.get(a) for a in gain_columns}} for t, row in gains.items()])
+    curve_target = curve_target or t3_target
+    curve_data = curves(trials, curve_target) if curve_target else {}
+    _write_csv(out / "dev_curves.csv", [{"method": m, "epoch": i + 1, "dev_f1": y}
+                                        for m, ys in curve_data.items() for i, y in enumerate(ys)])
+    plots = _plots(out, table2 + table4, methods2 + [m for m in methods4 if m not in methods2], targets, gains,
+                   gain_columns, curve_data, curve_target)
+
+    presets = sorted({t["preset"] for t in trials})
+    commits = sorted({t["git_commit"] for t in trials})
+    devices = sorted({t["device"] for t in trials})
+    hours = sum(t["seconds"] for t in trials) / 3600
+    md = [
+        "# Reproduction report",
+        "",
+        f"From `{store_path}`: {len(trials)} trials ({sum(t['phase'] == 'final' for t in trials)} final), "
+        f"preset {', '.join(presets)}, device {', '.join(devices)}, {hours:.2f} trial-hours, "
+        f"commit {', '.join(c[:10] for c in commits)}.",
+        "",
+        "Cells: our test F1 (%) [± standard deviation over seeds] (the paper's figure, our minus the paper's). "
+        "Macro and micro averages cover the targets with a result for every method in the table; "
+        "the paper's macro average beside ours is recomputed over those same targets, the paper's published "
+        "averages over its eight targets (CHEMDNER included) are in the last two columns. "
+        "Micro: F1 of the true positives, false positives and false negatives pooled over the targets.",
+        "",
+        "## Table 2: test F1 per method and target",
+        "",
+        _markdown_results(table2, methods2, targets) if methods2 else "(no results)",
+        "",
+        "## Table 4: iter and stack without and with sorting",
+        "",
+        _markdown_results(table4, methods4, targets) if methods4 else "(no results)",
+        "",
+        f"## Table 3: dev F1 (%) of single-aux per auxiliary corpus and setting, target {t3_target}",
+        "",
+    ]
+    if t3:
+        header = [f"bs {bs}, lr {lr:g}" for bs, lr in settings]
+        md += ["| auxiliary corpus | " + " | ".join(header) + " |", "|---" * (len(settings) + 1) + "|"]
+        for name, values in t3.items():
+            cells = []
+            for s in settings:
+                v = _fmt(values.get(s))
+                p = paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None
+                cells.append(v if p is None else f"{v} ({p:.2f})")
+            md.append(f"| {name} | " + " | ".join(cells) + " |")
+        if t3_target != paper.TABLE3_TARGET:
+            md += ["", f"The paper's Table 3 is for {paper.TABLE3_TARGET}, which is not in this store; "
+                       "its figures are in `munchables.experiments.paper.TABLE3`."]
+    else:
+        md.append("(no single-aux dev trials)")
+    md += ["", "## Which corpus helps which: single-aux dev F1 gain over single-task (points)", "",
+           "Best single-aux dev F1 with each auxiliary corpus minus the best single-task dev F1, both over the grid.", ""]
+    if gains:
+        md += ["| target | " + " | ".join(gain_columns) + " |", "|---" * (len(gain_columns) + 1) + "|"]
+        for t, row in gains.items():
+            md.append(f"| {t} | " + " | ".join(f"{row[a]:+.2f}" if a in row else "" for a in gain_columns) + " |")
+        md += ["", "![gain heat map](gain_heatmap.png)"]
+    else:
+        md.append("(needs single-task and single-aux dev trials)")
+    md += ["", "## Plots", "", "![test F1 per target and method](test_f1_bars.png)", ""]
+    if "dev_curves.png" in plots:
+        md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]
+    md += ["CSV files: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.csv"))), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md), encoding="utf-8")
+    return path

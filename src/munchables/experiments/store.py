@@ -1,0 +1,113 @@
+"""The results store: an embedded SQLite database (stdlib sqlite3, WAL mode), one row per trial.
+
+`trials` holds one row per finished trial: what it was (target, method, auxiliary corpora in
+order, hyper-parameters, seed, phase, preset), how it went (epochs, wall time, device, the dev F1
+curve) and the git commit. `scores` holds its per-corpus, per-split counts (tp, fp, fn) and the
+rates derived from them; multi-task trials have a score row for every corpus. The view `results`
+joins the two.
+
+A trial and its scores are written in one transaction by the driver only, after the trial's
+metrics.json exists, so a run killed at any moment leaves either the whole trial or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    key TEXT PRIMARY KEY,         -- hash of everything that defines the trial (protocol.Trial.key)
+    target TEXT NOT NULL,         -- the target corpus (multi-task: the corpus whose dev F1 it watched)
+    method TEXT NOT NULL,         -- single-task ... stack, iter-sort, stack-sort
+    aux TEXT NOT NULL,            -- JSON list of auxiliary corpora, in training order
+    lr REAL NOT NULL,
+    batch_size INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    phase TEXT NOT NULL,          -- dev (selection: trained on train) | final (trained on train + dev)
+    preset TEXT NOT NULL,         -- quick | paper | custom
+    config TEXT NOT NULL,         -- JSON: the whole trial (epoch cap, train limit, model sizes)
+    epochs INTEGER NOT NULL,      -- epochs over all stages
+    seconds REAL NOT NULL,        -- wall time of the training and evaluation
+    device TEXT NOT NULL,
+    git_commit TEXT NOT NULL,
+    curve TEXT NOT NULL,          -- JSON list of {stage, epoch, loss, dev_f1} per epoch
+    finished_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT NOT NULL REFERENCES trials(key),
+    corpus TEXT NOT NULL,
+    split TEXT NOT NULL,          -- dev | test
+    tp INTEGER NOT NULL, fp INTEGER NOT NULL, fn INTEGER NOT NULL,
+    precision REAL NOT NULL, recall REAL NOT NULL, f1 REAL NOT NULL,
+    PRIMARY KEY (key, corpus, split)
+);
+CREATE VIEW IF NOT EXISTS results AS
+    SELECT t.key, t.target, t.method, t.aux, t.lr, t.batch_size, t.seed, t.phase, t.preset,
+           s.corpus, s.split, s.tp, s.fp, s.fn, s.precision, s.recall, s.f1,
+           t.epochs, t.seconds, t.device, t.git_commit
+    FROM trials t JOIN scores s ON s.key = t.key;
+"""
+
+TRIAL_FIELDS = ("key", "target", "method", "aux", "lr", "batch_size", "seed", "phase", "preset", "config",
+                "epochs", "seconds", "device", "git_commit", "curve")
+SCORE_FIELDS = ("key", "corpus", "split", "tp", "fp", "fn", "precision", "recall", "f1")
+
+
+class Store:
+    """The SQLite results store at `path` (created with its parents when missing)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut too
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def done_keys(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT key FROM trials")}
+
+    def record(self, trial: dict, scores: list[dict]) -> bool:
+        """Write one trial and its scores in one transaction; False when it was already there."""
+        row = {k: trial[k] for k in TRIAL_FIELDS}
+        for k in ("aux", "config", "curve"):
+            if not isinstance(row[k], str):
+                row[k] = json.dumps(row[k])
+        with self.db:  # BEGIN ... COMMIT, or ROLLBACK on any error
+            cur = self.db.execute(
+                f"INSERT OR IGNORE INTO trials ({', '.join(TRIAL_FIELDS)}) VALUES ({', '.join('?' * len(TRIAL_FIELDS))})",
+                [row[k] for k in TRIAL_FIELDS],
+            )
+            if cur.rowcount == 0:
+                return False
+            self.db.executemany(
+                f"INSERT INTO scores ({', '.join(SCORE_FIELDS)}) VALUES ({', '.join('?' * len(SCORE_FIELDS))})",
+                [[trial["key"] if k == "key" else s[k] for k in SCORE_FIELDS] for s in scores],
+            )
+        return True
+
+    def trials(self) -> list[dict]:
+        """Every trial with its scores: {..., "aux": [...], "scores": {(corpus, split): {...}}}."""
+        out = {}
+        for row in self.db.execute("SELECT * FROM trials ORDER BY finished_at, key"):
+            t = dict(row)
+            for k in ("aux", "config", "curve"):
+                t[k] = json.loads(t[k])
+            t["scores"] = {}
+            out[t["key"]] = t
+        for row in self.db.execute("SELECT * FROM scores"):
+            s = dict(row)
+            out[s["key"]]["scores"][(s["corpus"], s["split"])] = s
+        return list(out.values())

@@ -1,0 +1,131 @@
+"""`munch reproduce`: the protocol's selection, the store surviving a kill, the Ray engine."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from munchables.experiments.protocol import PAPER_GRID, PRESETS, Protocol, plan, store_record
+from munchables.experiments.store import Store
+
+CORPORA = ["ncbi-disease", "bc5cdr-chem", "bc2gm", "s800"]
+FAMILIES = {"ncbi-disease": "disease", "bc5cdr-chem": "chemical", "bc2gm": "gene/protein", "s800": "species"}
+
+
+def fake_result(dev_f1: float, corpora) -> dict:
+    """A trial's result as the engine returns it, with a given dev F1 for every corpus."""
+    tp = round(1000 * dev_f1)  # with fp = fn = 1000 - tp... F1 = tp / 1000 exactly
+    m = {"tp": tp, "fp": 1000 - tp, "fn": 1000 - tp, "precision": dev_f1, "recall": dev_f1, "f1": dev_f1}
+    per_corpus = {c: {"dev": m, "test": m} for c in corpora}
+    metrics = {"dev": m, "test": m, "epochs": 1, "seconds": 0.1, "device": "cpu"}
+    if len(corpora) > 1:
+        metrics["per_corpus"] = per_corpus
+    return {"metrics": metrics, "curve": []}
+
+
+def simulate(protocol, store, dev_f1):
+    """Run the protocol without training: every trial gets the dev F1 that `dev_f1(trial)` says."""
+    while True:
+        ready, waiting = plan(protocol, store.trials())
+        if not ready:
+            assert not waiting
+            return
+        for trial in ready:
+            corpora = protocol.corpora if trial.method == "multi-task" else [trial.target]
+            store.record(*store_record(trial, fake_result(dev_f1(trial), corpora), "test"))
+
+
+def test_selection_picks_the_best_dev_setting_and_corpus(tmp_path):
+    protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "single-aux", "stack", "stack-sort", "multi-task"],
+                        list(PAPER_GRID), "quick", PRESETS["quick"], seeds=2)
+    aux_rank = {"bc5cdr-chem": 0.3, "bc2gm": 0.1, "s800": 0.2}
+
+    def dev_f1(trial):
+        if trial.phase == "final":
+            return 0.5
+        if trial.method == "single-aux":  # best pair: (32, 0.05) with bc5cdr-chem; at (16, 0.1) s800 beats bc5cdr-chem
+            bonus = {(32, 0.05): 0.4, (16, 0.1): 0.0}.get(trial.setting, 0.2)
+            return {"bc5cdr-chem": 0.3, "bc2gm": 0.1, "s800": 0.35 if trial.setting == (16, 0.1) else 0.2}[trial.aux[0]] + bonus
+        return {(16, 0.05): 0.1, (16, 0.1): 0.6, (32, 0.05): 0.2, (32, 0.1): 0.6}[trial.setting]  # tie: grid order
+
+    with Store(tmp_path / "r.sqlite") as store:
+        simulate(protocol, store, dev_f1)
+        trials = store.trials()
+    finals = {(t["method"], t["seed"]): t for t in trials if t["phase"] == "final"}
+    assert sorted(finals) == [(m, s) for m in ("multi-task", "single-aux", "single-task", "stack", "stack-sort") for s in (1, 2)]
+    for method in ("single-task", "stack", "stack-sort", "multi-task"):
+        assert (finals[(method, 1)]["batch_size"], finals[(method, 1)]["lr"]) == (16, 0.1)  # first of the tie
+    assert (finals[("single-aux", 1)]["batch_size"], finals[("single-aux", 1)]["lr"]) == (32, 0.05)
+    assert finals[("single-aux", 1)]["aux"] == ["bc5cdr-chem"]
+    # stack-sort at (16, 0.1): ascending single-aux dev F1 under that setting, s800 last
+    assert finals[("stack-sort", 2)]["aux"] == ["bc2gm", "bc5cdr-chem", "s800"]
+    stack = finals[("stack", 1)]["aux"]  # random order, families never neighbours (all differ here)
+    assert sorted(stack) == sorted(aux_rank)
+    dev = [t for t in trials if t["phase"] == "dev"]
+    assert len(dev) == 4 * (1 + 3 + 1 + 1 + 1)  # settings x (single-task, candidates, stack, stack-sort, multi-task)
+    assert all(t["target"] == "ncbi-disease" for t in trials)  # multi-task's anchor is the first corpus
+
+
+def _trials(path):
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT key, finished_at, seconds, epochs FROM trials ORDER BY key").fetchall()
+    scores = db.execute("SELECT key, count(*) FROM scores GROUP BY key").fetchall()
+    orphans = db.execute("SELECT count(*) FROM scores WHERE key NOT IN (SELECT key FROM trials)").fetchone()[0]
+    db.close()
+    return rows, dict(scores), orphans
+
+
+def test_killed_run_resumes_without_losing_or_repeating_a_trial(tiny_corpora, tmp_path):
+    store = tmp_path / "results.sqlite"
+    args = [sys.executable, "-m", "munchables.cli", "reproduce", "--data-dir", str(tiny_corpora.data_dir),
+            "--targets", "main", "--methods", "single-task,single-aux", "--max-epochs", "1",
+            "--hidden", "8", "--jobs", "1", "--device", "cpu", "--store", str(store), "--runs-dir", str(tmp_path / "trials")]
+    process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and process.poll() is None:
+            try:
+                if store.exists() and _trials(store)[0]:
+                    break
+            except sqlite3.OperationalError:  # the driver is still creating the tables
+                pass
+            time.sleep(0.05)
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        os.killpg(process.pid, signal.SIGKILL)  # the driver and its worker, mid-grid
+    finally:
+        process.wait()
+    before, _, _ = _trials(store)
+    # 2 single-task (dev, final) + 3 single-aux candidates + 1 single-aux final
+    assert 1 <= len(before) < 6
+
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after, scores, orphans = _trials(store)
+    assert f"{6 - len(before)} trials run, {len(before)} found" in resumed.stderr
+    assert len(after) == 6 and len({k for k, *_ in after}) == 6
+    assert set(before) <= set(after)  # finished trials untouched: same time stamp, wall time, epochs
+    assert all(scores[k] == 2 for k, *_ in after) and orphans == 0  # dev and test of the target, nothing partial
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert "0 trials run, 6 found" in again.stderr and _trials(store)[0] == after
+
+
+def test_ray_engine_runs_a_two_trial_grid(tiny_corpora, tmp_path):
+    ray = pytest.importorskip("ray")
+    from munchables.experiments import reproduce_command
+
+    try:
+        summary = reproduce_command(
+            tmp_path / "r.sqlite", tmp_path / "trials", engine="ray", device="cpu", data_dir=str(tiny_corpora.data_dir),
+            ray_init={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
+            targets=["main"], methods=["single-task"], max_epochs=1, hidden=8,
+        )
+    finally:
+        ray.shutdown()
+    assert summary.ran == 2 and not summary.failed
+    with Store(tmp_path / "r.sqlite") as store:
+        assert sorted(t["phase"] for t in store.trials()) == ["dev", "final"]
