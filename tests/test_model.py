@@ -13,7 +13,7 @@ from munchables.model import BiLSTM, CharEncoder, Dropout, ModelConfig, MultiTas
 from munchables.predict import decode
 from munchables.vocab import build_vocabularies
 
-LENGTHS = [[1], [4, 4], [5, 3, 1, 4], [1, 7, 2], [6, 6, 1, 3, 2]]
+LENGTHS = [[1], [4, 4], [5, 3, 1, 4], [1, 7, 2], [6, 6, 1, 3, 2], [12, 1, 2, 1, 3, 2, 1, 9, 2, 1]]
 
 
 def packed_twin(lstm: BiLSTM) -> nn.LSTM:
@@ -41,10 +41,11 @@ def test_reversal_index_by_hand():
     assert reversal_index(mask).tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
 
 
+@pytest.mark.parametrize("groups", [1, 3])  # 3: the last case runs in length groups on the CPU
 @pytest.mark.parametrize("lengths", LENGTHS)
-def test_bilstm_equals_packed_bidirectional_lstm(lengths):
+def test_bilstm_equals_packed_bidirectional_lstm(lengths, groups):
     torch.manual_seed(0)
-    ours = BiLSTM(5, 4).double()
+    ours = BiLSTM(5, 4, cpu_groups=groups).double()
     x, mask = padded(lengths, 5, seed=len(lengths))
     packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
     expected, _ = pad_packed_sequence(packed_twin(ours)(packed)[0], batch_first=True)  # (B, T, 2H)

@@ -72,14 +72,39 @@ class BiLSTM(nn.Module):
     sees only real tokens before them. Outputs at padded positions are meaningless: mask them.
     """
 
-    def __init__(self, in_dim: int, hidden: int):
+    def __init__(self, in_dim: int, hidden: int, cpu_groups: int = 1):
         super().__init__()
         self.forward_lstm = nn.LSTM(in_dim, hidden, batch_first=True)
         self.backward_lstm = nn.LSTM(in_dim, hidden, batch_first=True)
         self.out_dim = 2 * hidden
+        self.cpu_groups = cpu_groups  # on the CPU, padded batches run in this many length groups
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Outputs (B, T, 2H) and, reversed back, the backward outputs' own order (B, T, H)."""
+        """Outputs (B, T, 2H), and the backward LSTM's outputs in its own reading order (B, T, H).
+
+        A random training batch is mostly padding (bc5cdr-chem: 36% of its B x T cells are
+        tokens). On the CPU, with `cpu_groups` > 1, the rows are sorted by length and run in
+        groups, each padded only to its own longest row: the same result, less work (three
+        groups: bc5cdr-chem training 315 -> 370 sentences/s on 2 threads). On CUDA, and for
+        batches with little padding (length-sorted tagging batches), one group.
+        """
+        B, T, _ = x.shape
+        if x.is_cuda or self.cpu_groups < 2 or B < 2 * self.cpu_groups:
+            return self._run(x, mask)
+        lengths = mask.sum(1)  # (B,), on the CPU: reading it costs no synchronisation
+        if int(lengths.sum()) > 0.6 * B * T:
+            return self._run(x, mask)
+        order = torch.argsort(lengths)
+        outs, bwds = [], []
+        for rows in order.chunk(self.cpu_groups):
+            t = int(lengths[rows].max())
+            out, bwd = self._run(x[rows, :t], mask[rows, :t])  # (b, t, 2H), (b, t, H)
+            outs.append(nn.functional.pad(out, (0, 0, 0, T - t)))
+            bwds.append(nn.functional.pad(bwd, (0, 0, 0, T - t)))
+        inverse = torch.argsort(order)
+        return torch.cat(outs)[inverse], torch.cat(bwds)[inverse]  # (B, T, 2H), (B, T, H)
+
+    def _run(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rev = reversal_index(mask)  # (B, T)
         fwd, _ = self.forward_lstm(x)  # (B, T, H)
         bwd_rev, _ = self.backward_lstm(_take(x, rev))  # (B, T, H), reading right to left
@@ -125,7 +150,7 @@ class Encoder(nn.Module):
             self.chars = CharEncoder(n_chars, config.char_dim, config.char_hidden)
             dim += config.word_dim + self.chars.out_dim
         self.dropout = Dropout(config.dropout)
-        self.lstm = BiLSTM(dim, config.hidden) if config.lstm else None
+        self.lstm = BiLSTM(dim, config.hidden, cpu_groups=3) if config.lstm else None
         self.out_dim = self.lstm.out_dim if self.lstm is not None else dim
 
     def token_features(self, batch: Batch) -> torch.Tensor:
