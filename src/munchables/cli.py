@@ -111,18 +111,14 @@ def cmd_schedule(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .corpus import default_data_dir, load_corpus
-    from .pipeline import evaluate_corpus
+    from .evaluate import score
     from .predict import Tagger
 
     tagger = Tagger.load(args.model, args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
-    head = corpus.name if corpus.name in tagger.corpora else tagger.target
-    result = evaluate_corpus(tagger.model, tagger.vocab, corpus, args.split, tagger.device) if head == corpus.name else None
-    if result is None:  # a corpus the model has no head for: tag with the target head
-        from .evaluate import score
-
-        sentences = corpus.split(args.split)
-        result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences])).as_dict()
+    head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
+    sentences = corpus.split(args.split)
+    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
     if args.json:
         print(json.dumps({"corpus": corpus.name, "split": args.split, "head": head, **result}))
     else:
@@ -132,7 +128,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .evaluate import entities
     from .predict import Tagger
     from .tokenize import tokenize
 
