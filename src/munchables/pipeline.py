@@ -118,7 +118,7 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
         from .embeddings.word_vectors import load_vectors, vector_words
 
         vectors = load_vectors(config.word_vectors)
-        config.word_dim = vectors.vector_size
+        config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
     vocab = build_vocabularies(
         {c.name: c.train for c in corpora}, extra,
