@@ -275,3 +275,12 @@ def test_bench_json(tiny_corpus, capsys):
     result = json.loads(capsys.readouterr().out)
     assert (result["corpus"], result["device"], result["hidden"], result["batch_size"]) == ("tiny", "cpu", 8, 8)
     assert result["train_sentences_per_s"] > 0 and result["tag_sentences_per_s"] > 0
+
+
+def test_help_lists_the_options_the_pipeline_accepts():
+    """cli writes the option names out (so that --help does not load torch): they must agree."""
+    from munchables import cli, methods, pipeline
+
+    assert cli.METHODS == tuple(methods.METHODS)
+    assert cli.ITER_SWITCH == tuple(methods.ITER_SWITCH)
+    assert cli.AUX_ORDERS == tuple(pipeline.AUX_ORDERS)

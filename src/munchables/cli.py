@@ -17,10 +17,15 @@ def _add_data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data)")
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from .methods import ITER_SWITCH, METHODS
-    from .pipeline import AUX_ORDERS
+# Written out rather than imported, so that `munch --help` does not load torch; pipeline.validate
+# checks the values against methods.METHODS, methods.ITER_SWITCH and pipeline.AUX_ORDERS, and a
+# test checks that these lists name the same options.
+METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
+ITER_SWITCH = ("step-block", "epoch")
+AUX_ORDERS = ("random", "sorted", "given")
 
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help="target corpus: an id (e.g. ncbi-disease) or a directory")
     p.add_argument("--method", default="single-task", help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--aux", help="auxiliary corpora, comma-separated (default: every other corpus found)")
