@@ -8,6 +8,9 @@ from dataclasses import replace
 import pytest
 
 from munchables import pipeline
+from munchables.corpus import load_corpus
+from munchables.evaluate import score
+from munchables.predict import Tagger
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, schedule, train
 from munchables.schedules import PlateauRule
@@ -47,7 +50,7 @@ def test_stack_resets_the_rate_and_stops_each_stage_by_the_rule(tiny_corpora, tm
     # does not beat the stage's best, and the next stage starts again from lr 0.1
     opts = options(tiny_corpora, tmp_path, "stack", train={"patience": 1, "min_lr": 0.09})
     opts.train.max_epochs = 6
-    train(opts)
+    metrics = train(opts)
     log = read_jsonl(opts.out / "log.jsonl")
     epochs = [r for r in log if r["event"] == "epoch"]
     for stage in (1, 2, 3):
@@ -61,6 +64,10 @@ def test_stack_resets_the_rate_and_stops_each_stage_by_the_rule(tiny_corpora, tm
     stage_ends = [r for r in log if r["event"] == "stage"]
     assert [r["aux"] for r in stage_ends] == [[a] for a in tiny_corpora.aux]
     assert all(0 <= r["dev"]["f1"] <= 1 and 0 <= r["test"]["f1"] <= 1 for r in stage_ends)
+    final = Tagger.load(opts.out)  # the last stage's model is the final one: same scores
+    corpus = load_corpus("main", tiny_corpora.data_dir)
+    assert metrics["test"] == stage_ends[-1]["test"] == score(
+        [s.tags for s in corpus.test], final.tag([s.tokens for s in corpus.test])).as_dict()
 
 
 class Interrupt(Exception):

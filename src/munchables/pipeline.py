@@ -194,25 +194,29 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     model, vocab = build_model(options, [target, *aux])
     model.to(device)
     collate = Collator(vocab, {c.name: c.train for c in [target, *aux]})
+
+    def target_metrics() -> dict:
+        return {split: evaluate_corpus(model, vocab, target, split, device) for split in ("dev", "test")}
+
     trainer = Trainer(
         model, collate, options.train, out, device,
         dev_f1=lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
-        stage_metrics=lambda: {s: evaluate_corpus(model, vocab, target, s, device) for s in ("dev", "test")},
+        stage_metrics=target_metrics if options.method == "stack" else None,
         resume=options.resume, trace=options.trace, progress=options.progress,
     )
     _, updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
+    stages = [r for r in history if r["event"] == "stage" and "dev" in r]
+    final = {k: stages[-1][k] for k in ("dev", "test")} if stages else target_metrics()  # last stage = final model
     metrics = {
-        "target": target.name, "method": options.method, "aux": [a.name for a in aux],
-        "dev": evaluate_corpus(model, vocab, target, "dev", device),
-        "test": evaluate_corpus(model, vocab, target, "test", device),
+        "target": target.name, "method": options.method, "aux": [a.name for a in aux], **final,
         "epochs": sum(1 for r in history if r["event"] == "epoch"),
         "seconds": time.perf_counter() - started, "device": str(device),
     }
     if options.method == "multi-task":
-        metrics["per_corpus"] = {
+        metrics["per_corpus"] = {target.name: final} | {
             c.name: {split: evaluate_corpus(model, vocab, c, split, device) for split in ("dev", "test")}
-            for c in [target, *aux]
+            for c in aux
         }
     Tagger(model, vocab, target.name, device).save(out, options=record)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
