@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 
 from munchables import pipeline
 from munchables.corpus import load_corpus
@@ -128,3 +129,27 @@ def test_single_aux_keeps_the_best_candidate_and_sorted_order_reuses_it(tiny_cor
     order = json.loads((stack.out / "metrics.json").read_text())["aux"]
     assert order == sorted(scores, key=lambda n: (scores[n], n))
     assert [r["corpora"][0] for r in schedule(stack) if r["update"] == "aux" and r["epoch"] == 1 and r["step"] == 1] == order
+
+
+def test_sum_reduction_takes_batch_size_times_the_mean_step(tiny_corpora, tmp_path):
+    """--loss-reduction sum: Eq. 8's sum over the batch, so one unclipped SGD step is B times longer."""
+    from munchables.batching import Collator, Item
+    from munchables.corpus import load_corpus
+    from munchables.schedules import Update
+
+    corpus = load_corpus("main", tiny_corpora.data_dir)
+    items = [Item("main", i) for i in range(4)]
+    deltas = {}
+    for reduction in ("mean", "sum"):
+        opts = options(tiny_corpora, tmp_path, "single-task")
+        opts.model.dropout = 0.0
+        model, vocab = pipeline.build_model(opts, [corpus])  # seeded: the same start both times
+        before = [p.detach().clone() for p in model.parameters()]
+        out = tmp_path / reduction
+        out.mkdir()
+        trainer = Trainer(model, Collator(vocab, {"main": corpus.train}), TrainConfig(clip=1e9, loss_reduction=reduction),
+                          out, device=torch.device("cpu"), progress=False)
+        trainer._step(Update(1, 1, 1, "main", items))
+        deltas[reduction] = [p.detach() - b for p, b in zip(model.parameters(), before)]
+    for mean, total in zip(deltas["mean"], deltas["sum"]):
+        assert torch.allclose(total, 4 * mean, atol=1e-6)

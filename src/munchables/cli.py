@@ -33,6 +33,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iter-switch", default="step-block", help=f"MUNCH-Iter reading: {', '.join(ITER_SWITCH)} (step-block is Algorithm 3)")
     p.add_argument("--lr", type=float, default=0.1, help="initial SGD learning rate")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--loss-reduction", default="mean", help="the update's loss: mean (default) or sum of the batch's sentence losses (Eq. 8 sums; Flair <= 0.8 took the mean)")
     p.add_argument("--max-epochs", type=int, help="cap on epochs per stage (default: the paper's convergence rule alone)")
     p.add_argument("--train-limit", type=int, help="keep the first N training sentences of every corpus")
     p.add_argument("--seed", type=int, default=1)
@@ -56,7 +57,8 @@ def _run_options(args: argparse.Namespace, out: str | None):
         aux_order=args.aux_order, iter_switch=args.iter_switch, data_dir=args.data_dir,
         train_limit=args.train_limit, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
-        train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed),
+        train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed,
+                          loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
                           word_vectors=args.word_vectors, **_embedding_options(args)),
         embedding_cache=args.embedding_cache,

@@ -65,6 +65,8 @@ def validate(options: RunOptions) -> None:
     if options.iter_switch not in ITER_SWITCH:
         raise UserError(f"unknown --iter-switch {options.iter_switch!r}; choose one of {', '.join(ITER_SWITCH)}")
     t = options.train
+    if t.loss_reduction not in ("mean", "sum"):
+        raise UserError(f"unknown --loss-reduction {t.loss_reduction!r}; choose mean or sum")
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
     if options.train_limit is not None and options.train_limit < 1:

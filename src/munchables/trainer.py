@@ -38,6 +38,7 @@ class TrainConfig:
     patience: int = 4  # epochs without a better main loss before the rate is halved
     min_lr: float = 1e-4  # a stage ends when the rate falls below this
     seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
+    loss_reduction: str = "mean"  # "mean" of the batch's sentence NLLs (Flair <= 0.8) or their "sum" (later Flair)
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -145,7 +146,7 @@ class Trainer:
         self.model.train()
         loss = self.model.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * len(batch) if self.config.loss_reduction == "sum" else loss).backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
         self.optimizer.step()
         loss = loss.detach()  # summed on the device: no host synchronisation inside the epoch
