@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from munchables.batching import Collator, Item, RestartingStream, ShuffledPass, by_length, items_of, iterations
+from munchables.batching import Collator, Item, RestartingStream, ShuffledPass, items_of, iterations
 from munchables.corpus import Sentence, load_corpus
 from munchables.vocab import PAD, UNK, Vocab, Vocabularies, WordVocab, build_vocabularies, normalise, tag_set
 
@@ -200,12 +200,3 @@ def test_streams_are_reproducible_from_the_seed():
     b = RestartingStream(items_of("c", 11), 4, np.random.default_rng(5))
     assert [a.next() for _ in range(9)] == [b.next() for _ in range(9)]
 
-
-def test_by_length_batches_every_item_once_in_length_order():
-    lengths = [5, 1, 9, 3, 3, 7, 2]
-    items = items_of("c", len(lengths))
-    batches = by_length(items, lengths, 3)
-    assert [len(b) for b in batches] == [3, 3, 1]
-    flat = [i for b in batches for i in b]
-    assert sorted(flat) == items
-    assert [lengths[i.index] for i in flat] == sorted(lengths)

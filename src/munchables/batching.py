@@ -172,8 +172,3 @@ class RestartingStream:
 def items_of(corpus: str, n: int) -> list[Item]:
     return [Item(corpus, i) for i in range(n)]
 
-
-def by_length(items: Sequence[Item], lengths: Sequence[int], batch_size: int) -> list[list[Item]]:
-    """Batches of similar-length sentences for evaluation and tagging (less padding, same results)."""
-    order = sorted(range(len(items)), key=lambda i: lengths[i])
-    return [[items[i] for i in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]
