@@ -36,6 +36,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-reduction", default="mean", help="the update's loss: mean (default) or sum of the batch's sentence losses (Eq. 8 sums; Flair <= 0.8 took the mean)")
     p.add_argument("--max-epochs", type=int, help="cap on epochs per stage (default: the paper's convergence rule alone)")
     p.add_argument("--train-limit", type=int, help="keep the first N training sentences of every corpus")
+    p.add_argument("--aux-whole", action="store_true", help="with --train-limit, cut only the target's training set; auxiliary corpora stay whole (the low-resource setting)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256, help="BiLSTM units per direction")
     p.add_argument("--word-dim", type=int, default=100, help="word embedding size without --word-vectors")
@@ -55,7 +56,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
         target=args.target, out=Path(out) if out else None, method=args.method,
         aux=[a for a in args.aux.split(",") if a] if args.aux is not None else None,
         aux_order=args.aux_order, iter_switch=args.iter_switch, data_dir=args.data_dir,
-        train_limit=args.train_limit, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
+        train_limit=args.train_limit, aux_whole=args.aux_whole, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed,
                           loss_reduction=args.loss_reduction),
@@ -181,6 +182,7 @@ def cmd_reproduce(args) -> int:
         data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
         preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
         max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
+        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors,
     )
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
           f"{len(summary.failed)} failed", file=sys.stderr)
@@ -192,7 +194,8 @@ def cmd_reproduce(args) -> int:
 def cmd_report(args) -> int:
     from .experiments.report import write_report
 
-    path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset)
+    path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset,
+                        compare_preset=args.compare_preset)
     print(path)
     return 0
 
@@ -286,7 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
     p.add_argument("--methods", help="comma-separated, from: single-task, multi-task, single-aux, conc, iter, stack, "
                                      "iter-sort, stack-sort (default: all)")
-    p.add_argument("--preset", default="quick", help="quick (2-core CPU, under an hour) | paper (full, uncapped)")
+    p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
+                                                     "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
+    p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
+    p.add_argument("--word-vectors", help="word vectors every trial starts from (munch vectors); their sha256 goes into the trial key")
+    p.add_argument("--loss-reduction", help="override the preset's loss reduction: mean | sum")
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
     p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
@@ -311,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="Table 3's target (default: chemdner if present, else the first target)")
     p.add_argument("--curve-target", help="the target of the dev F1 curves (default: Table 3's)")
     p.add_argument("--preset", help="only trials of this preset (needed when the store holds several)")
+    p.add_argument("--compare-preset", metavar="PRESET", help="also compare the final models with this preset's, paired by seed (e.g. lowres-cpu+loss_reduction=mean)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("text", help="unlabelled text for the embeddings: train and dev sentences (never test), one per line")

@@ -28,11 +28,11 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
     return RunOptions(
         target=trial["target"], out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]],
         aux=list(trial["aux"]) or None, aux_order="given", data_dir=data_dir,
-        train_limit=trial["train_limit"], device=device, resume=True, progress=False,
-        train_on_dev=trial["phase"] == "final",
+        train_limit=trial["train_limit"], aux_whole=trial.get("aux_whole", False), device=device, resume=True,
+        progress=False, train_on_dev=trial["phase"] == "final" and trial.get("final_on_dev", True),
         train=TrainConfig(lr=trial["lr"], batch_size=trial["batch_size"], max_epochs=trial["max_epochs"],
-                          seed=trial["seed"]),
-        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"]),
+                          seed=trial["seed"], loss_reduction=trial.get("loss_reduction", "mean")),
+        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"], word_vectors=trial.get("word_vectors")),
     )
 
 

@@ -3,8 +3,9 @@
 `trials` holds one row per finished trial: what it was (target, method, auxiliary corpora in
 order, hyper-parameters, seed, phase, preset), how it went (epochs, wall time, device, the dev F1
 curve) and the git commit. `scores` holds its per-corpus, per-split counts (tp, fp, fn) and the
-rates derived from them; multi-task trials have a score row for every corpus. The view `results`
-joins the two.
+rates derived from them; multi-task trials have a score row for every corpus. `sentence_scores`
+holds the same counts per sentence (for the report's paired bootstrap). The view `results` joins
+trials and scores.
 
 A trial and its scores are written in one transaction by the driver only, after the trial's
 metrics.json exists, so a run killed at any moment leaves either the whole trial or nothing.
@@ -41,6 +42,13 @@ CREATE TABLE IF NOT EXISTS scores (
     split TEXT NOT NULL,          -- dev | test
     tp INTEGER NOT NULL, fp INTEGER NOT NULL, fn INTEGER NOT NULL,
     precision REAL NOT NULL, recall REAL NOT NULL, f1 REAL NOT NULL,
+    PRIMARY KEY (key, corpus, split)
+);
+CREATE TABLE IF NOT EXISTS sentence_scores (
+    key TEXT NOT NULL REFERENCES trials(key),
+    corpus TEXT NOT NULL,
+    split TEXT NOT NULL,
+    counts TEXT NOT NULL,         -- JSON [[tp, fp, fn], ...], one per sentence of the split, in order
     PRIMARY KEY (key, corpus, split)
 );
 CREATE VIEW IF NOT EXISTS results AS
@@ -96,7 +104,19 @@ class Store:
                 f"INSERT INTO scores ({', '.join(SCORE_FIELDS)}) VALUES ({', '.join('?' * len(SCORE_FIELDS))})",
                 [[trial["key"] if k == "key" else s[k] for k in SCORE_FIELDS] for s in scores],
             )
+            self.db.executemany(
+                "INSERT INTO sentence_scores (key, corpus, split, counts) VALUES (?, ?, ?, ?)",
+                [[trial["key"], s["corpus"], s["split"], json.dumps(s["sentences"])] for s in scores if "sentences" in s],
+            )
         return True
+
+    def sentence_counts(self) -> dict[tuple[str, str, str], list[list[int]]]:
+        """{(key, corpus, split): [[tp, fp, fn], ...]} of every trial that has them."""
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "sentence_scores" not in tables:  # a store written before the table existed
+            return {}
+        return {(key, corpus, split): json.loads(counts)
+                for key, corpus, split, counts in self.db.execute("SELECT key, corpus, split, counts FROM sentence_scores")}
 
     def trials(self) -> list[dict]:
         """Every trial with its scores: {..., "aux": [...], "scores": {(corpus, split): {...}}}."""
