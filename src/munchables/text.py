@@ -65,7 +65,7 @@ def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str |
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = chars = 0
-    from .trainer import atomic_write
+    from .files import atomic_write
 
     seen: set[int] = set()  # hashes of the lines written: corpora that share abstracts (BC5CDR) give them once
 

@@ -72,7 +72,7 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
     model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from ..trainer import atomic_write
+    from ..files import atomic_write
 
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
     result = {"out": str(out), "sentences": n_lines, "words": len(model.wv.index_to_key),
