@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -13,6 +14,9 @@ from .checks import threads as check_threads
 from .errors import UserError
 
 log = logging.getLogger("munchables")
+
+# OSErrors about a path the user chose, not bugs: printed as one line like a UserError
+USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ELOOP, errno.ENAMETOOLONG}
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -142,7 +146,10 @@ def cmd_predict(args) -> int:
 
     tagger = Tagger.load(args.model, args.device)
     if args.input in (None, "-"):
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as e:
+            raise UserError(f"standard input: not {e.encoding} text ({e.reason}); give UTF-8 text, or a file with --input") from None
     else:
         path = Path(args.input)
         if not path.is_file():
@@ -365,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as e:
         print(f"munch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (permissions, read-only, full, link loops): the user's to fix
+        if e.errno not in USER_ERRNOS or not e.filename:
+            raise
+        print(f"munch {args.command}: error: {e.filename}: {e.strerror}; check the path and its permissions "
+              "or free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"munch {args.command}: interrupted", file=sys.stderr)

@@ -45,6 +45,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def out_file(path: str | Path, flag: str = "--out") -> Path:
+    """A file a command is about to write: not a directory, in a directory that exists (made) and is writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; expected a file name")
+    ensure_dir(path.absolute().parent, flag)
+    return path
+
+
 def ensure_dir(path: str | Path, flag: str, create: bool = True) -> Path:
     """Create the directory `path` (with its parents) for a command's output, or say in one line why not.
 

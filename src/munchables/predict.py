@@ -57,6 +57,17 @@ def decode(
     return out
 
 
+def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
+    """Sentences are lists of non-empty strings: an empty token has no characters to encode."""
+    for i, tokens in enumerate(token_lists):
+        if isinstance(tokens, str):
+            raise UserError(f"sentence {i} is a string ({tokens[:40]!r}); expected a list of tokens (or use predict(text))")
+        for j, token in enumerate(tokens):
+            if not isinstance(token, str) or not token:
+                raise UserError(f"sentence {i}, token {j}: {token!r}; expected a non-empty string "
+                                "(drop empty tokens, or use predict(text) on raw text)")
+
+
 class Tagger:
     """A model, its vocabularies and the corpus whose head it tags with."""
 
@@ -126,6 +137,7 @@ class Tagger:
         corpus = corpus or self.target
         if corpus not in self.vocab.tags:
             raise UserError(f"this model has no head for {corpus!r}; it has {', '.join(self.corpora)}")
+        check_tokens(token_lists)
         return decode(self.model, self.collate, corpus, token_lists, self.device, batch_size)
 
     def predict(self, text: str) -> list[dict]:

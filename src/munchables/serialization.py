@@ -46,7 +46,7 @@ def load_torch(path: str | Path, what: str, fix: str = "") -> object:
     except PermissionError:
         raise UserError(f"{path}: permission denied; make the {what} readable (chmod)") from None
     except Exception as e:  # noqa: BLE001  torch raises RuntimeError, EOFError, IndexError... for foreign bytes
-        detail = str(e).splitlines()[0][:200] if str(e) else e.__class__.__name__
+        detail = f"{e.__class__.__name__}: {str(e).splitlines()[0][:200]}" if str(e) else e.__class__.__name__
         raise UserError(f"{path}: cannot read the {what} ({detail}); it is damaged or of another kind{hint}") from None
 
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..checks import finite
 from ..errors import UserError
+from ..files import out_file
 from ..serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
@@ -214,6 +215,7 @@ class CharLMTrainer:
             raise UserError(f"unknown --direction {self.config.direction!r}; choose one of {', '.join(DIRECTIONS)}")
         if self.config.hidden < 1:
             raise UserError("--hidden must be at least 1")
+        out_file(self.out)  # a directory, a broken link or an unwritable place: one line, before any work
         train_text, held_text = split_text(read_lines(self.text_path), t.held_out)
         stat = self.text_path.stat()
         self.source = {"path": str(self.text_path), "bytes": stat.st_size}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import Score
+from ..files import ensure_dir
 from . import paper
 from .protocol import METHODS, best
 from .store import Store
@@ -35,9 +36,7 @@ TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
 def load(store_path, preset: str | None = None) -> list[dict]:
-    if not Path(store_path).exists():
-        raise UserError(f"{store_path}: no results store; run `munch reproduce --store {store_path}` first")
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         trials = store.trials()
     presets = sorted({t["preset"] for t in trials})
     if preset is not None:
@@ -259,8 +258,7 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
                  preset: str | None = None) -> Path:
     """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md."""
     trials = load(store_path, preset)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out, "--out")  # an existing file, a broken link, a read-only parent: one line
     targets = targets_of(trials)
     methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
     methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in trials)]
