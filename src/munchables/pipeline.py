@@ -161,7 +161,12 @@ def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listen
 def _check_resume(out: Path, record: dict, resume: bool) -> None:
     path = out / "config.json"
     if resume and path.exists():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            raise UserError(f"{path}: cannot read the run's settings ({e}); remove the file to resume with the flags given") from None
+        if not isinstance(before, dict):
+            raise UserError(f"{path}: not the settings `munch train` writes; remove it to resume with the flags given")
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device", "embedding_cache"))
         if changed:
             raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
