@@ -214,3 +214,20 @@ def test_tag_refuses_empty_tokens(tiny_run, sentences):
 
     with pytest.raises(UserError, match="sentence 0"):
         Tagger.load(tiny_run.out).tag(sentences)
+
+
+def test_charlm_non_finite_loss_stops_with_the_epoch(tmp_path, monkeypatch):
+    from munchables.embeddings.charlm import CharLM, CharLMConfig, CharLMTraining, train_charlm
+
+    (tmp_path / "t.txt").write_text("aspirin fever\nheadache and caffeine\nno fever\nasthma\n" * 5, encoding="utf-8")
+    monkeypatch.setattr(CharLM, "logits", lambda self, out: self.proj(out) * float("nan"))
+    with pytest.raises(UserError, match="loss became nan in epoch 1.*lower --lr"):
+        train_charlm(tmp_path / "t.txt", tmp_path / "lm.pt", CharLMConfig(hidden=4, char_dim=3),
+                     CharLMTraining(epochs=2, batch_size=2, bptt=10, held_out=0.2), torch.device("cpu"))
+    assert not (tmp_path / "lm.pt").exists()
+
+
+def test_resume_with_a_damaged_config_json(tmp_path, tiny_corpus, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{not json")
+    one_line(capsys, main(tiny(tiny_corpus, tmp_path / "run", "--resume")), "train", "config.json")
