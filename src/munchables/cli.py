@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
 from pathlib import Path
 
+from .checks import finite
+from .checks import threads as check_threads
 from .errors import UserError
 
 log = logging.getLogger("munchables")
+
+# OSErrors about a path the user chose, not bugs: printed as one line like a UserError
+USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ELOOP, errno.ENAMETOOLONG}
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -43,6 +49,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--cache-dir", help="where SingleAux candidates are kept for reuse by --aux-order sorted (default: $MUNCHABLES_CACHE, else runs/cache)")
     p.add_argument("--word-vectors", help="initialise word embeddings from word2vec text/binary or fastText .vec/.bin")
+    p.add_argument("--trust", action="store_true",
+                   help="also load gensim .kv/.model word vectors, which are Python pickles and can run code: only your own files")
     _add_embedding_args(p)
     _add_data_dir(p)
 
@@ -62,7 +70,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
                           loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
                           word_vectors=args.word_vectors, **_embedding_options(args)),
-        embedding_cache=args.embedding_cache,
+        embedding_cache=args.embedding_cache, trust=getattr(args, "trust", False),
     )
 
 
@@ -98,11 +106,9 @@ def cmd_corpora(args) -> int:
 def cmd_train(args) -> int:
     from .pipeline import train
 
-    if args.threads:
+    if check_threads(args.threads):
         import torch
 
-        if args.threads < 1:
-            raise UserError("--threads must be at least 1")
         torch.set_num_threads(args.threads)  # on a shared machine, 1 thread can be many times faster
     metrics = train(_run_options(args, args.out))
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
@@ -141,7 +147,10 @@ def cmd_predict(args) -> int:
 
     tagger = Tagger.load(args.model, args.device)
     if args.input in (None, "-"):
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as e:
+            raise UserError(f"standard input: not {e.encoding} text ({e.reason}); give UTF-8 text, or a file with --input") from None
     else:
         path = Path(args.input)
         if not path.is_file():
@@ -176,6 +185,9 @@ def _csv(value: str | None) -> list[str] | None:
 def cmd_reproduce(args) -> int:
     from .experiments import reproduce_command
 
+    finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
+    if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
+        raise UserError("--gpus-per-trial must be at least 0 and --cpus-per-trial positive")
     summary = reproduce_command(
         args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
@@ -211,6 +223,7 @@ def cmd_text(args) -> int:
 def cmd_vectors(args) -> int:
     from .embeddings.fasttext import FastTextConfig, train_vectors
 
+    check_threads(args.threads)
     config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
                             threads=args.threads or 0, seed=args.seed)
     print(json.dumps(train_vectors(args.text, args.out, config)))
@@ -221,7 +234,7 @@ def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
     from .predict import pick_device
 
-    if args.threads:
+    if check_threads(args.threads):
         import torch
 
         torch.set_num_threads(args.threads)
@@ -367,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as e:
         print(f"munch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (permissions, read-only, full, link loops): the user's to fix
+        if e.errno not in USER_ERRNOS or not e.filename:
+            raise
+        print(f"munch {args.command}: error: {e.filename}: {e.strerror}; check the path and its permissions "
+              "or free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"munch {args.command}: interrupted", file=sys.stderr)

@@ -20,9 +20,11 @@ import torch
 
 from . import corpus as corpora_mod
 from .batching import Collator
+from .checks import finite
 from .corpus import Corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
+from .files import ensure_dir
 from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
@@ -53,6 +55,7 @@ class RunOptions:
     progress: bool | None = None
     embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
+    trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -68,6 +71,7 @@ def validate(options: RunOptions) -> None:
     t = options.train
     if t.loss_reduction not in ("mean", "sum"):
         raise UserError(f"unknown --loss-reduction {t.loss_reduction!r}; choose mean or sum")
+    finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
     if options.train_limit is not None and options.train_limit < 1:
@@ -121,7 +125,7 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     if config.word_vectors:
         from .embeddings.word_vectors import load_vectors, vector_words
 
-        vectors = load_vectors(config.word_vectors)
+        vectors = load_vectors(config.word_vectors, trust=options.trust)
         config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
     vocab = build_vocabularies(
@@ -167,7 +171,12 @@ def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listen
 def _check_resume(out: Path, record: dict, resume: bool) -> None:
     path = out / "config.json"
     if resume and path.exists():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            raise UserError(f"{path}: cannot read the run's settings ({e}); remove the file to resume with the flags given") from None
+        if not isinstance(before, dict):
+            raise UserError(f"{path}: not the settings `munch train` writes; remove it to resume with the flags given")
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device", "embedding_cache"))
         if changed:
             raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
@@ -183,9 +192,7 @@ def train(options: RunOptions) -> dict:
     validate(options)
     if options.out is None:
         raise UserError("train needs --out DIR")
-    existing = next(p for p in (Path(options.out), *Path(options.out).absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"--out {options.out}: {existing} is a file; expected a directory for the run")
+    ensure_dir(options.out, "--out", create=False)  # a file, a broken link or a read-only parent: one line
     target, aux = load_corpora(options)
     if options.method == "single-aux" and len(aux) > 1:
         return _train_single_aux(options, target, aux)

@@ -36,6 +36,25 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
     )
 
 
+def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
+    """Check the options of every trial the protocol can run (each method, setting and phase) as
+    pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
+    from ..pipeline import validate
+    from ..predict import pick_device
+    from .protocol import BASE_METHOD
+
+    pick_device(device)
+    for method in protocol.methods:
+        for setting in protocol.grid:
+            for phase in ("dev", "final"):
+                trial = protocol.trial(protocol.targets[0], method, [], setting, phase)
+                payload = asdict(trial) | {"key": trial.key}
+                options = trial_options(payload, runs_dir, data_dir, device)
+                if BASE_METHOD[method] != "single-task":
+                    options.aux = [c for c in protocol.corpora if c != trial.target][:1]
+                validate(options)
+
+
 def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | None = None) -> dict:
     """Train one trial (resuming its checkpoint if any); {"metrics": metrics.json, "curve": [...]}.
 

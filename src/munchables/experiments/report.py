@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import Score
+from ..files import ensure_dir
 from . import paper, stats
 from .protocol import METHODS, best
 from .store import Store
@@ -35,9 +36,7 @@ TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
 def load(store_path, preset: str | None = None) -> list[dict]:
-    if not Path(store_path).exists():
-        raise UserError(f"{store_path}: no results store; run `munch reproduce --store {store_path}` first")
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         trials = store.trials()
     presets = sorted({t["preset"] for t in trials})
     if preset is not None:
@@ -51,7 +50,7 @@ def load(store_path, preset: str | None = None) -> list[dict]:
 
 def load_counts(store_path) -> dict:
     """Per-sentence counts {(trial key, corpus, split): [[tp, fp, fn], ...]} for the bootstrap."""
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         return store.sentence_counts()
 
 
@@ -383,8 +382,7 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
     With `compare_preset`, also a section comparing this preset's final models with that one's."""
     trials = load(store_path, preset)
     other = load(store_path, compare_preset) if compare_preset else []
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out, "--out")  # an existing file, a broken link, a read-only parent: one line
     targets = targets_of(trials)
     methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
     methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in trials)]

@@ -17,6 +17,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+from ..errors import UserError
+from ..files import ensure_dir
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     key TEXT PRIMARY KEY,         -- hash of everything that defines the trial (protocol.Trial.key)
@@ -64,16 +67,68 @@ SCORE_FIELDS = ("key", "corpus", "split", "tp", "fp", "fn", "precision", "recall
 
 
 class Store:
-    """The SQLite results store at `path` (created with its parents when missing)."""
+    """The SQLite results store at `path` (created with its parents when missing).
 
-    def __init__(self, path: str | Path):
+    `readonly` opens an existing store for reading only (`munch report`): SQLite's URI mode=ro,
+    so nothing is created, no table added and the journal mode left as it is.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut too
-        self.db.executescript(SCHEMA)
+        if self.path.is_dir():
+            raise UserError(f"--store {self.path}: is a directory; expected a results store file (SQLite)")
+        if readonly:
+            if not self.path.is_file():
+                raise UserError(f"--store {self.path}: no results store; run `munch reproduce --store {self.path}` first")
+            self.db = self._connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            self._check_tables()
+            return
+        if self.path.exists() and not self._is_store(self.path):
+            raise UserError(f"--store {self.path}: not a munchables results store; give a new file or a store "
+                            "`munch reproduce` wrote")
+        ensure_dir(self.path.parent, "--store", create=True)
+        self.db = self._connect(self.path, timeout=60)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut too
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise UserError(f"--store {self.path}: cannot write the results store ({e}); give a writable SQLite file") from None
+
+    def _connect(self, target, **kwargs) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(target, **kwargs)
+        except sqlite3.Error as e:
+            raise UserError(f"--store {self.path}: cannot open the results store ({e})") from None
+        db.row_factory = sqlite3.Row
+        return db
+
+    @staticmethod
+    def _is_store(path: Path) -> bool:
+        """Whether an existing file is a results store (or an empty file, which SQLite makes one)."""
+        if path.stat().st_size == 0:
+            return True
+        try:
+            db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+            try:
+                names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return False
+        return not names or {"trials", "scores"} <= names
+
+    def _check_tables(self) -> None:
+        try:
+            names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise UserError(f"--store {self.path}: not a results store ({e}); give the file `munch reproduce --store` wrote") from None
+        if not {"trials", "scores"} <= names:
+            self.db.close()
+            raise UserError(f"--store {self.path}: an SQLite file but not a munchables results store (no trials "
+                            "and scores tables); give the file `munch reproduce --store` wrote")
 
     def close(self) -> None:
         self.db.close()
