@@ -203,26 +203,24 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
     written = []
     # grouped bars: test F1 per target (groups) and method (bars)
     cells = {(r["method"], r["column"]): r for r in table2}
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(targets)), 4.5))
+    if not any(cells[(m, t)]["ours"] is not None for m in methods for t in targets):
+        methods = []  # no final model yet: no empty chart (and no legend without labels)
+    if methods:
+        _bars(out, plt, np, cells, methods, targets)
+        written.append("test_f1_bars.png")
+
+    if gains:
+        rows = list(gains)
+        data = np.array([[gains[t].get(a, np.nan) for a in gain_columns] for t in rows])
+        # at least one point either way, so that equal scores give a readable scale, not 1e-6
+        limit = max(1.0, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(gain_columns) + 4), 0.6 * len(rows) + 2.5))
     width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
         values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
         errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
         ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
-    ax.set_xticks(np.arange(len(targets)), targets, rotation=20)
-    ax.set_ylabel("test F1 (%)")
-    ax.set_title("Test F1 per target and method")
-    ax.legend(fontsize=8, ncol=4)
-    fig.tight_layout()
-    fig.savefig(out / "test_f1_bars.png", dpi=110)
-    plt.close(fig)
-    written.append("test_f1_bars.png")
 
-    if gains:
-        rows = list(gains)
-        data = np.array([[gains[t].get(a, np.nan) for a in gain_columns] for t in rows])
-        limit = max(1e-6, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
-        fig, ax = plt.subplots(figsize=(1.3 * len(gain_columns) + 3, 0.6 * len(rows) + 2))
         image = ax.imshow(data, cmap="RdBu", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(gain_columns)), gain_columns, rotation=30, ha="right")
         ax.set_yticks(range(len(rows)), rows)
@@ -232,7 +230,7 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
             for j in range(len(gain_columns)):
                 if np.isfinite(data[i, j]):
                     ax.text(j, i, f"{data[i, j]:+.1f}", ha="center", va="center", fontsize=8)
-        fig.colorbar(image, ax=ax, label="single-aux dev F1 − single-task dev F1 (points)")
+        fig.colorbar(image, ax=ax, label="dev F1 gain (points)")
         ax.set_title("Which corpus helps which")
         fig.tight_layout()
         fig.savefig(out / "gain_heatmap.png", dpi=110)
@@ -255,11 +253,32 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
     return written
 
 
+def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str]) -> None:
+    """Grouped bars: test F1 per target (groups) and method (bars)."""
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(targets)), 4.5))
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
+        errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
+        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
+    ax.set_xticks(np.arange(len(targets)), targets, rotation=20)
+    ax.set_ylabel("test F1 (%)")
+    ax.set_title("Test F1 per target and method")
+    ax.legend(fontsize=8, ncol=4)
+    fig.tight_layout()
+    fig.savefig(out / "test_f1_bars.png", dpi=110)
+    plt.close(fig)
+
+
 def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
-                 preset: str | None = None) -> Path:
+                 preset: str | None = None, overwrite: bool = False) -> Path:
     """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md."""
-    trials = load(store_path, preset)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; name a directory for the report")
+    if (out / "report.md").exists() and not overwrite:
+        raise UserError(f"--out {out} already holds a report; add --overwrite to replace it, or choose another --out")
+    trials = load(store_path, preset)
     out.mkdir(parents=True, exist_ok=True)
     targets = targets_of(trials)
     methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
@@ -335,7 +354,11 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
         md += ["", "![gain heat map](gain_heatmap.png)"]
     else:
         md.append("(needs single-task and single-aux dev trials)")
-    md += ["", "## Plots", "", "![test F1 per target and method](test_f1_bars.png)", ""]
+    md += ["", "## Plots", ""]
+    if "test_f1_bars.png" in plots:
+        md += ["![test F1 per target and method](test_f1_bars.png)", ""]
+    else:
+        md += ["(no final model yet: no test F1 chart)", ""]
     if "dev_curves.png" in plots:
         md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]
     md += ["CSV files: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.csv"))), ""]
