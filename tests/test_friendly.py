@@ -241,3 +241,20 @@ def test_status_counts_done_running_and_left_per_method_and_target(tmp_path):
     assert result["mean_seconds"] == 0.1
     text = format_status(result, "s.sqlite")
     assert "2 done, 1 running, 17 left of about 20 trials" in text and "to go" in text
+
+
+def test_vectors_reports_the_vocabulary_and_keeps_gensim_quiet(tmp_path, capfd):
+    from collections import Counter
+
+    text = tmp_path / "text.txt"
+    lines = ["aspirin reduced fever in mice ."] * 3 + ["caffeine raised the heart rate ."] * 2 + ["one rare line"]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "v.bin"
+    argv = ["vectors", "--text", str(text), "--out", str(out), "--dim", "8", "--min-count", "2", "--epochs", "1",
+            "--buckets", "1000", "--threads", "1"]
+    assert main(argv) == 0
+    captured = capfd.readouterr()
+    counts = Counter(w for line in lines for w in line.split())
+    assert json.loads(captured.out)["vocabulary"] == sum(1 for c in counts.values() if c >= 2)
+    assert [line for line in captured.err.splitlines() if not line.startswith("fastText")] == []
+    check_one_line_error(main(argv), capfd.readouterr().err, "vectors", "--overwrite")

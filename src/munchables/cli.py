@@ -436,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # the subcommand's usage, not the top level's
         parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args.explicit = _explicit(argv) if getattr(args, "resume", False) else set()
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # our messages at INFO, other libraries' (gensim's flood of INFO lines) only from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return args.func(args)
     except UserError as e:
