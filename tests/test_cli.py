@@ -170,10 +170,11 @@ def scores(out: Path) -> dict:
     return {split: metrics[split] for split in ("dev", "test")}
 
 
-def test_train_writes_model_metrics_log_and_checkpoint(tiny_run):
+def test_train_writes_model_metrics_log_and_removes_its_checkpoint(tiny_run):
     out = tiny_run.out
-    for name in ("model.pt", "checkpoint.pt", "metrics.json", "log.jsonl", "config.json"):
+    for name in ("model.pt", "metrics.json", "log.jsonl", "config.json"):
         assert (out / name).is_file(), name
+    assert not (out / "checkpoint.pt").exists()  # as large as the model; --keep-checkpoint keeps it
     metrics = json.loads((out / "metrics.json").read_text())
     for split in ("dev", "test"):
         m = metrics[split]

@@ -110,7 +110,7 @@ def test_resume_refuses_other_settings(tiny_corpora, tmp_path):
 
     opts = options(tiny_corpora, tmp_path, "single-task")
     train(opts)
-    with pytest.raises(UserError, match="different settings"):
+    with pytest.raises(UserError, match="cannot resume with --lr 0.05 was 0.1"):
         train(replace(opts, resume=True, train=replace(opts.train, lr=0.05)))
 
 

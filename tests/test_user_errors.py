@@ -171,7 +171,7 @@ def test_report_out_naming_a_file(tmp_path, capsys):
 
 
 def test_resume_with_a_checkpoint_of_another_shape(tmp_path, tiny_corpus, capsys):
-    assert main(tiny(tiny_corpus, tmp_path / "run", "--hidden", "4")) == 0
+    assert main(tiny(tiny_corpus, tmp_path / "run", "--hidden", "4", "--keep-checkpoint")) == 0
     (tmp_path / "run" / "config.json").unlink()
     (tmp_path / "run" / "model.pt").unlink()
     capsys.readouterr()

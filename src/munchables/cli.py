@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import __version__
 from .checks import finite
 from .checks import threads as check_threads
 from .errors import UserError
@@ -31,8 +32,14 @@ ITER_SWITCH = ("step-block", "epoch")
 AUX_ORDERS = ("random", "sorted", "given")
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", required=True, help="target corpus: an id (e.g. ncbi-disease) or a directory")
+THREADS_HELP = ("torch CPU threads (default: 1 when other jobs already keep the cores busy, measured 5x faster "
+                "there; else torch's one per core)")
+
+
+def _add_train_args(p: argparse.ArgumentParser, target_required: bool = True) -> None:
+    p.add_argument("--target", required=target_required,
+                   help="target corpus: an id (e.g. ncbi-disease) or a directory" + ("" if target_required else
+                                                                                       " (with --resume: the run's own)"))
     p.add_argument("--method", default="single-task", help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--aux", help="auxiliary corpora, comma-separated (default: every other corpus found)")
     p.add_argument("--aux-order", default="random", help=f"order of auxiliary corpora for iter and stack: {', '.join(AUX_ORDERS)}")
@@ -66,6 +73,8 @@ def _run_options(args: argparse.Namespace, out: str | None):
         aux_order=args.aux_order, iter_switch=args.iter_switch, data_dir=args.data_dir,
         train_limit=args.train_limit, aux_whole=args.aux_whole, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
+        overwrite=getattr(args, "overwrite", False), keep_checkpoint=getattr(args, "keep_checkpoint", False),
+        keep=getattr(args, "keep", "last"),
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed,
                           loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
@@ -105,14 +114,40 @@ def cmd_corpora(args) -> int:
 
 def cmd_train(args) -> int:
     from .pipeline import train
+    from .resume import saved_options
+    from .threads import set_threads
 
-    if check_threads(args.threads):
-        import torch
-
-        torch.set_num_threads(args.threads)  # on a shared machine, 1 thread can be many times faster
-    metrics = train(_run_options(args, args.out))
+    saved = saved_options(Path(args.out)) if args.resume else None
+    if saved is not None:  # --resume alone: the run's own settings, and any flag given again on top
+        options = _with_saved(_run_options(args, args.out), saved, args.explicit)
+    elif args.target is None:
+        raise UserError("the following argument is required: --target (or --resume with an --out that holds a run)")
+    else:
+        options = _run_options(args, args.out)
+    set_threads(check_threads(args.threads))
+    metrics = train(options)
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
     return 0
+
+
+def _with_saved(options, saved: dict, explicit: set[str]):
+    """`options` with every setting not given on the command line taken from the run's config.json."""
+    from dataclasses import fields, replace
+
+    given = {"lstm" if name == "no_lstm" else name for name in explicit}
+    parts = {"train": options.train, "model": options.model}
+    top = {}
+    for name, value in saved.items():
+        if name in given:
+            continue
+        for key, part in parts.items():
+            if name in {f.name for f in fields(part)}:
+                parts[key] = replace(part, **{name: value})
+                break
+        else:
+            if name in {f.name for f in fields(options)}:
+                top[name] = Path(value) if name == "out" and value else value
+    return replace(options, **top, **parts)
 
 
 def cmd_schedule(args) -> int:
@@ -183,17 +218,24 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def cmd_reproduce(args) -> int:
-    from .experiments import reproduce_command
+    from .experiments import reproduce_command, status_command
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
         raise UserError("--gpus-per-trial must be at least 0 and --cpus-per-trial positive")
+    if args.status:
+        print(status_command(args.store, args.runs_dir, jobs=args.jobs, data_dir=args.data_dir,
+                             targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
+                             preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
+                             max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
+                             loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors))
+        return 0
     summary = reproduce_command(
         args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
         data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
         preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
-        max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
+        max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden, threads=args.threads,
         loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors,
     )
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
@@ -207,7 +249,7 @@ def cmd_report(args) -> int:
     from .experiments.report import write_report
 
     path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset,
-                        compare_preset=args.compare_preset)
+                        compare_preset=args.compare_preset, overwrite=args.overwrite)
     print(path)
     return 0
 
@@ -215,6 +257,9 @@ def cmd_report(args) -> int:
 def cmd_text(args) -> int:
     from .text import write_text
 
+    from .rundir import refuse_existing
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
     result = write_text(args.out, _csv(args.corpora) or [], args.raw or [], args.data_dir)
     log.info("%s sentences (%s characters) written to %s", f"{result['sentences']:,}", f"{result['characters']:,}", args.out)
     return 0
@@ -222,6 +267,9 @@ def cmd_text(args) -> int:
 
 def cmd_vectors(args) -> int:
     from .embeddings.fasttext import FastTextConfig, train_vectors
+    from .rundir import refuse_existing
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
 
     check_threads(args.threads)
     config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
@@ -233,11 +281,9 @@ def cmd_vectors(args) -> int:
 def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
     from .predict import pick_device
+    from .threads import set_threads
 
-    if check_threads(args.threads):
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(check_threads(args.threads))
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
     training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                               held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
@@ -250,6 +296,7 @@ def cmd_charlm(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="munch", description="NER with several auxiliary corpora (MUNCHABLES)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"munch (munchables) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("corpora", help="Table 1: sentences, tokens and mentions of every corpus found")
@@ -258,11 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_corpora)
 
     p = sub.add_parser("train", help="train a tagger for a target corpus")
-    _add_train_args(p)
+    _add_train_args(p, target_required=False)
     p.add_argument("--out", required=True, help="directory for the model, metrics.json, log.jsonl")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share the cores)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own settings (config.json); a raised --max-epochs extends it")
+    p.add_argument("--overwrite", action="store_true", help="replace the run --out already holds (else refused)")
+    p.add_argument("--keep", default="last", help="the model kept: last (the last epoch's, as the paper) | best-dev "
+                                                  "(the epoch of the best target dev F1)")
+    p.add_argument("--keep-checkpoint", action="store_true",
+                   help="keep checkpoint.pt after the run finishes (as large as the model), to extend it later with --resume")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--trace", action="store_true", help="write every update to DIR/trace.jsonl")
     p.set_defaults(func=cmd_train)
 
@@ -322,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-trial", type=float, default=0, help="ray engine: GPUs per trial (fractions share one)")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="ray engine: CPUs per trial")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, help="local engine: torch threads per job (default 1: measured 66 s a quick "
+                                               "trial against 517 s with 2 threads on a busy 2-core machine)")
+    p.add_argument("--status", action="store_true", help="print done / running / left per method and target with "
+                                                         "an estimate of the time to go (same flags as the run); runs nothing")
     _add_data_dir(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -332,19 +389,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curve-target", help="the target of the dev F1 curves (default: Table 3's)")
     p.add_argument("--preset", help="only trials of this preset (needed when the store holds several)")
     p.add_argument("--compare-preset", metavar="PRESET", help="also compare the final models with this preset's, paired by seed (e.g. lowres-cpu+loss_reduction=mean)")
+    p.add_argument("--overwrite", action="store_true", help="replace the report --out already holds")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("text", help="unlabelled text for the embeddings: train and dev sentences (never test), one per line")
     p.add_argument("--corpora", help="corpora whose train and dev sentences to write, comma-separated")
     p.add_argument("--raw", action="append", metavar="FILE", help="also a raw UTF-8 text file, tokenised like the corpora (repeatable)")
     p.add_argument("--out", required=True, help="the text file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     _add_data_dir(p)
     p.set_defaults(func=cmd_text)
 
     p = sub.add_parser("vectors", help="train fastText sub-word vectors (gensim) on a text file, for train --word-vectors")
     p.add_argument("--text", required=True, help="one sentence per line, tokens separated by spaces (munch text)")
     p.add_argument("--out", required=True, help="the vector file, fastText binary (.bin)")
-    p.add_argument("--dim", type=int, default=300)
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--dim", type=int, default=300, help="vector size (with the default buckets, 300 needs about 2.4 GB)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--min-count", type=int, default=5, help="words seen fewer times get only n-gram vectors")
     p.add_argument("--buckets", type=int, default=2_000_000, help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")
@@ -367,15 +427,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the training that --out holds")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.set_defaults(func=cmd_charlm)
+    parser.subcommands = sub.choices  # for a subcommand's own usage on a bad flag
     return parser
+
+
+def _explicit(argv: list[str] | None) -> set[str]:
+    """The options given on the command line (not defaults): parsed again with every default suppressed."""
+    parser = build_parser()
+    for p in parser.subcommands.values():
+        for action in p._actions:
+            action.default, action.required = argparse.SUPPRESS, False
+    args, _ = parser.parse_known_args(argv)
+    return set(vars(args))
+
+
+def _resume_hint(args) -> str:
+    if args.command == "train":
+        return f"; continue with: munch train --out {args.out} --resume"
+    if args.command == "charlm":
+        return "; continue with the same command and --resume"
+    if args.command == "reproduce":
+        return "; run the same command again to go on (finished trials are kept)"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the subcommand's usage, not the top level's
+        parser.subcommands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    args.explicit = _explicit(argv) if getattr(args, "resume", False) else set()
+    # our messages at INFO, other libraries' (gensim's flood of INFO lines) only from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
         return args.func(args)
     except UserError as e:
@@ -388,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
               "or free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"munch {args.command}: interrupted", file=sys.stderr)
+        print(f"munch {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
 
 

@@ -7,6 +7,7 @@ training (`munch schedule`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
 from .predict import Tagger, decode, pick_device
+from .resume import check as check_resume, differences, extends, given_options, saved_options
+from .rundir import claim
 from .schedules import Schedule, Update
 from .trainer import TrainConfig, Trainer, atomic_write_text
 from .vocab import Vocabularies, build_vocabularies, normalise
@@ -36,6 +39,7 @@ from .vocab import Vocabularies, build_vocabularies, normalise
 log = logging.getLogger("munchables")
 
 AUX_ORDERS = ("random", "sorted", "given")
+KEEP = ("last", "best-dev")  # which model a run keeps: the last epoch's (the paper) or the best target dev F1's
 
 
 @dataclass
@@ -57,6 +61,9 @@ class RunOptions:
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
     trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
+    overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
+    keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (to extend it later)
+    keep: str = "last"  # one of KEEP
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -74,6 +81,10 @@ def validate(options: RunOptions) -> None:
     finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
+    if options.keep not in KEEP:
+        raise UserError(f"unknown --keep {options.keep!r}; choose one of {', '.join(KEEP)}")
+    if options.keep == "best-dev" and options.train_on_dev:
+        raise UserError("--keep best-dev selects by dev F1, but this run trains on dev; use --keep last")
     if options.train_limit is not None and options.train_limit < 1:
         raise UserError("--train-limit must be at least 1")
     from .embeddings.cache import CACHES
@@ -168,19 +179,38 @@ def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listen
     return s, method(s, [a.name for a in aux])
 
 
-def _check_resume(out: Path, record: dict, resume: bool) -> None:
+def _flat(record: dict) -> dict:
+    """A config.json record with its train and model blocks flattened, named like the flags."""
+    flat = {k: v for k, v in record.items() if k not in ("train", "model", "options")}
+    return flat | record.get("train", {}) | record.get("model", {})
+
+
+def epoch_size(options: RunOptions, target: Corpus, aux: list[Corpus]) -> int:
+    """Updates in one epoch (the same in every epoch and stage): the first epoch of a dry run."""
+    one = replace(options, train=replace(options.train, max_epochs=1))
+    _, updates = make_schedule(one, target, aux)
+    return sum(1 for _ in itertools.takewhile(lambda u: (u.stage, u.epoch) == (1, 1), updates))
+
+
+def _check_resume(out: Path, record: dict, options: RunOptions) -> dict | None:
+    """Refuse to resume with other settings, naming the flags; write config.json; the saved record."""
     path = out / "config.json"
-    if resume and path.exists():
+    before = None
+    if options.resume and path.exists():
         try:
             before = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as e:
             raise UserError(f"{path}: cannot read the run's settings ({e}); remove the file to resume with the flags given") from None
         if not isinstance(before, dict):
             raise UserError(f"{path}: not the settings `munch train` writes; remove it to resume with the flags given")
-        changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device", "embedding_cache"))
+    if before is not None:
+        check_resume(out, before.get("options"), given_options(options))  # the flags as given
+        changed = differences(_flat(before), _flat(record))  # what they resolved to (corpus paths, order)
         if changed:
-            raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+            raise UserError(f"--out {out}: cannot resume with different settings ({', '.join(changed)}); "
+                            "use the same flags, or another --out")
+    atomic_write_text(path, json.dumps(record | {"options": given_options(options)}, indent=2, default=str) + "\n")
+    return before
 
 
 def train(options: RunOptions) -> dict:
@@ -194,11 +224,26 @@ def train(options: RunOptions) -> dict:
         raise UserError("train needs --out DIR")
     ensure_dir(options.out, "--out", create=False)  # a file, a broken link or a read-only parent: one line
     target, aux = load_corpora(options)
-    if options.method == "single-aux" and len(aux) > 1:
-        return _train_single_aux(options, target, aux)
-    if options.method in ("iter", "stack"):
-        aux = order_aux(options, target, aux)
-    return _train_run(options, target, aux, Path(options.out))
+    with claim(Path(options.out), options.resume, options.overwrite):  # one run at a time; nothing replaced unasked
+        if options.method == "single-aux" and len(aux) > 1:
+            return _train_single_aux(options, target, aux)
+        if options.method in ("iter", "stack"):
+            aux = order_aux(options, target, aux)
+        return _train_run(options, target, aux, Path(options.out))
+
+
+def _finished(options: RunOptions, out: Path, before: dict | None) -> dict | None:
+    """The metrics of a finished run that --resume asks nothing more of; None when there is training to do."""
+    if before is None or not (out / "metrics.json").exists():
+        return None
+    raised = extends(before.get("train", {}).get("max_epochs"), options.train.max_epochs)
+    if (out / "checkpoint.pt").exists():
+        return None  # replayed: the checkpoint restores it, a raised cap trains on
+    if raised:
+        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, so it cannot be extended; "
+                        "train with --keep-checkpoint to extend a run later, or start again with --overwrite")
+    log.info("%s: the run has finished; nothing to resume", out)
+    return json.loads((out / "metrics.json").read_text())
 
 
 def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path) -> dict:
@@ -207,7 +252,16 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     record = _settings(options, target) | {
         "method": options.method, "aux": [a.name for a in aux], "iter_switch": options.iter_switch,
     }
-    _check_resume(out, record, options.resume)
+    if options.keep != "last":
+        record["keep"] = options.keep  # absent when last: older run dirs still resume
+    before = _check_resume(out, record, options)
+    finished = _finished(options, out, before)
+    if finished is not None:
+        return finished
+    if (before is not None and options.method == "stack" and (out / "checkpoint.pt").exists()
+            and extends(before["train"].get("max_epochs"), options.train.max_epochs)):
+        raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
+                        "ended under the old cap; leave --max-epochs out, or train anew with another --out")
     device = pick_device(options.device)
     started = time.perf_counter()
     model, vocab = build_model(options, [target, *aux])
@@ -219,13 +273,19 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
 
     trainer = Trainer(
         model, collate, options.train, out, device,
-        dev_f1=lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
+        # a model trained on dev has no dev F1 worth printing (final models of the protocol)
+        dev_f1=None if options.train_on_dev else lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
         stage_metrics=target_metrics if options.method == "stack" else None,
         resume=options.resume, trace=options.trace, progress=options.progress,
+        keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux),
     )
     _, updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
     stages = [r for r in history if r["event"] == "stage" and "dev" in r]
+    if options.keep == "best-dev":
+        kept = trainer.restore_best()
+        log.info("kept the model of stage %d epoch %d (best target dev F1 %.4f)", kept["stage"], kept["epoch"], kept["dev_f1"])
+        stages = []  # the stages' metrics were of their last epochs
     final = {k: stages[-1][k] for k in ("dev", "test")} if stages else target_metrics()  # last stage = final model
     metrics = {
         "target": target.name, "method": options.method, "aux": [a.name for a in aux], **final,
@@ -239,8 +299,14 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
         }
     Tagger(model, vocab, target.name, device).save(out, options=record)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
-             metrics["dev"]["f1"], metrics["test"]["f1"])
+    if not options.keep_checkpoint:  # as large as the model; only needed to extend the run later
+        trainer.checkpoint_path.unlink(missing_ok=True)
+        (out / "best.pt").unlink(missing_ok=True)
+    if options.train_on_dev:
+        log.info("%s on %s: test F1 %.4f (trained on train + dev)", options.method, target.name, metrics["test"]["f1"])
+    else:
+        log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
+                 metrics["dev"]["f1"], metrics["test"]["f1"])
     return metrics
 
 
@@ -281,22 +347,34 @@ def single_aux_dev_f1(options: RunOptions, target: Corpus, aux: list[Corpus], tr
                     f"these settings ({directory}); run `munch train --method single-aux` with the same flags first"
                 )
             log.info("single-aux candidate %s -> %s", a.name, directory)
-            run = replace(options, method="single-aux", resume=True)
-            _train_run(run, target, [a], directory)
+            run = replace(options, method="single-aux", resume=True, overwrite=False)
+            with claim(directory, resume=True, flag="candidate directory"):
+                _train_run(run, target, [a], directory)
         scores[a.name] = json.loads(metrics.read_text())["dev"]["f1"]
     return scores
 
 
 def _train_single_aux(options: RunOptions, target: Corpus, aux: list[Corpus]) -> dict:
     """SingleAux as in section 4.1: one model per auxiliary corpus, the best target dev F1 kept."""
-    scores = single_aux_dev_f1(options, target, aux)
-    chosen = max(scores, key=lambda name: (scores[name], name))
-    source = candidate_dir(options, target, next(a for a in aux if a.name == chosen))
     out = Path(options.out)
+    given = given_options(options)
+    if options.resume:
+        check_resume(out, saved_options(out), given)
+    if not options.resume or not (out / "config.json").exists():  # so that --resume alone finds the flags
+        atomic_write_text(out / "config.json", json.dumps({"options": given}, indent=2) + "\n")
+    scores = single_aux_dev_f1(options, target, aux)
+    # the best target dev F1; among equal scores the corpus whose name sorts last (any fixed rule would do)
+    chosen = max(scores, key=lambda name: (scores[name], name))
+    if sum(1 for v in scores.values() if v == scores[chosen]) > 1:
+        log.info("single-aux: %s tie at dev F1 %.4f; the tie goes to the name that sorts last, %s",
+                 ", ".join(sorted(n for n, v in scores.items() if v == scores[chosen])), scores[chosen], chosen)
+    source = candidate_dir(options, target, next(a for a in aux if a.name == chosen))
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("model.pt", "log.jsonl", "config.json", "trace.jsonl"):
+    for name in ("model.pt", "log.jsonl", "trace.jsonl"):
         if (source / name).exists():
             shutil.copyfile(source / name, out / name)
+    config = json.loads((source / "config.json").read_text()) | {"options": given}  # this run's flags, not the candidate's
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2, default=str) + "\n")
     metrics = json.loads((source / "metrics.json").read_text())
     metrics |= {"candidates": scores, "chosen": chosen, "candidate_dirs": {a.name: str(candidate_dir(options, target, a)) for a in aux}}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
-from tqdm import tqdm
 
 from . import __version__
 from .batching import Collator
@@ -26,6 +25,7 @@ from .errors import UserError
 from .files import atomic_write, atomic_write_text  # noqa: F401  (imported from here by older code)
 from .model import MultiTaskTagger
 from .serialization import check_format, load_torch, require_fields
+from .progress import Progress
 from .schedules import PlateauRule, Stage, Update
 
 log = logging.getLogger("munchables")
@@ -59,14 +59,17 @@ class Trainer:
         stage_metrics: Callable[[], dict] | None = None,  # target metrics logged after every stage
         resume: bool = False,
         trace: bool = False,
-        progress: bool | None = None,  # None: a progress bar only on a terminal
+        progress: bool | None = None,  # None: a bar on a terminal, else a line every 30 s; False: nothing
+        keep_best: bool = False,  # also keep out/best.pt, the model of the best target dev F1 (--keep best-dev)
+        epoch_size: int | None = None,  # updates per epoch, the progress bar's total
     ):
         self.model, self.collate, self.config = model, collate, config
         self.out, self.device, self.dev_f1, self.stage_metrics = out, device, dev_f1, stage_metrics
         self.optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
         self.rule = PlateauRule(config.lr, config.patience, min_lr=config.min_lr)
         self.history: list[dict] = []
-        self.progress = progress
+        self.progress = Progress(epoch_size, progress)
+        self.keep_best = keep_best
         self._trace = open(out / "trace.jsonl", "w") if trace else None
         self._restore: dict | None = None
         self._done: dict[tuple[int, int], dict] = {}
@@ -98,8 +101,10 @@ class Trainer:
 
     def end_stage(self, stage: Stage) -> None:
         """Metrics after every stage (MUNCH-Stack's stages especially) go to the log."""
-        if any(r.get("event") == "stage" and r["stage"] == stage.number for r in self.history):
+        old = [r for r in self.history if r.get("event") == "stage" and r["stage"] == stage.number]
+        if old and old[-1]["epochs"] == stage.epoch:
             return  # replayed while resuming
+        self.history = [r for r in self.history if r not in old]  # resumed with a raised --max-epochs: it went on
         record = {"event": "stage", "stage": stage.number, "aux": stage.aux, "epochs": stage.epoch}
         if self.stage_metrics is not None:
             record.update(self.stage_metrics())
@@ -116,18 +121,16 @@ class Trainer:
             if (update.stage, update.epoch) in self._done:
                 continue
             self._step(update)
+            self.progress.step(update.stage, update.epoch)
         if self._trace is not None:
             self._trace.close()
-        if self._bar is not None:
-            self._bar.close()
+        self.progress.close()
         return self.history
 
     def _step(self, update: Update) -> None:
         """train(Model, Batch): one SGD update on one batch, gradient norm clipped."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
-            self._bar = tqdm(desc=f"epoch {update.epoch}", unit="batch", leave=False,
-                             disable=not self.progress if self.progress is not None else None)
         batch = self.collate(update.items).to(self.device)
         self.model.train()
         loss = self.model.loss(batch)
@@ -139,17 +142,15 @@ class Trainer:
         self._loss[update.kind] = self._loss[update.kind] + loss
         self._batches[update.kind] += 1
         self._sentences += len(update.items)
-        self._bar.update()
 
     def _new_epoch(self) -> None:
         self._loss = {"aux": torch.zeros((), device=self.device), "main": torch.zeros((), device=self.device)}
         self._batches = {"aux": 0, "main": 0}
-        self._sentences, self._t0, self._bar = 0, None, None
+        self._sentences, self._t0 = 0, None
 
     def _finish_epoch(self, stage: Stage) -> dict:
         seconds = time.perf_counter() - (self._t0 or time.perf_counter())
-        if self._bar is not None:
-            self._bar.close()
+        self.progress.close()
         mean = {k: self._loss[k].item() / max(1, self._batches[k]) for k in self._loss}
         watched = (
             mean["main"] if stage.watch == "main"
@@ -170,6 +171,9 @@ class Trainer:
         }
         if self.dev_f1 is not None:
             record["dev_f1"] = self.dev_f1()
+            if self.keep_best and record["dev_f1"] > max((r.get("dev_f1", -1.0) for r in self.history), default=-1.0):
+                record["best"] = True  # the first epoch of the highest dev F1 is kept (ties: the earlier)
+                atomic_write(self.out / "best.pt", lambda tmp: torch.save(self.model.state_dict(), tmp))
         dev = f" dev F1 {record['dev_f1']:.4f}" if "dev_f1" in record else ""
         log.info(
             "stage %d epoch %d: loss %.4f lr %.4g%s %.0f sent/s",
@@ -177,6 +181,12 @@ class Trainer:
         )
         self._new_epoch()
         return record
+
+    def restore_best(self) -> dict:
+        """Load the model of the best target dev F1 (`--keep best-dev`); its epoch's log record."""
+        best = [r for r in self.history if r.get("best")][-1]
+        self.model.load_state_dict(torch.load(self.out / "best.pt", map_location="cpu", weights_only=True))
+        return best
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:

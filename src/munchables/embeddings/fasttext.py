@@ -48,6 +48,28 @@ class _Lines:
                     yield tokens
 
 
+class _GensimProgress(logging.Filter):
+    """Of gensim's many INFO lines, only its training progress, at most one line every 30 s.
+
+    gensim logs a line per second while training, and dozens about its vocabulary; the command
+    line shows only messages of the munchables logger and warnings, so these pass through here,
+    rewritten as our own line ("fastText epoch 2 of 5: 43% ...").
+    """
+
+    def __init__(self, every: float = 30.0):
+        super().__init__()
+        self.every, self.last = every, 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno > logging.INFO:
+            return True
+        if "PROGRESS" in message and time.perf_counter() - self.last >= self.every:
+            self.last = time.perf_counter()
+            log.info("fastText %s", message.split(",")[0].replace("EPOCH", "epoch"))
+        return False  # gensim's own line is never printed
+
+
 def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> dict:
     """Train fastText vectors on a text file and write them to `out` (fastText .bin)."""
     from gensim.models import FastText
@@ -69,15 +91,21 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         workers=config.threads or os.cpu_count() or 1,
     )
     lines = _Lines(Path(text))
+    progress = _GensimProgress()
+    logging.getLogger("gensim.models.word2vec").addFilter(progress)
+    logging.getLogger("gensim.models.word2vec").setLevel(logging.INFO)
     model.build_vocab(corpus_iterable=lines)
     if not model.wv.index_to_key:
         raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
-    model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
+    try:
+        model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
+    finally:
+        logging.getLogger("gensim.models.word2vec").removeFilter(progress)
     from ..files import atomic_write
 
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
-    result = {"out": str(out), "sentences": n_lines, "words": len(model.wv.index_to_key),
+    result = {"out": str(out), "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
               "seconds": round(time.perf_counter() - started, 1), **asdict(config)}
-    log.info("fastText: %s words of %d dimensions from %s sentences in %.1f s, saved to %s",
-             f"{result['words']:,}", config.dim, f"{n_lines:,}", result["seconds"], out)
+    log.info("fastText: a vocabulary of %s words (seen at least %d times), %d dimensions, from %s sentences in %.1f s, saved to %s",
+             f"{result['vocabulary']:,}", config.min_count, config.dim, f"{n_lines:,}", result["seconds"], out)
     return result

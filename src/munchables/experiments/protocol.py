@@ -318,11 +318,16 @@ class Summary:
 
 def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
     """Run every trial of the protocol not yet in the store, recording each as it finishes."""
+    from ..progress import duration
+    from .status import all_trials  # imported here: status imports this module
+
     commit = git_commit()
     summary = Summary(skipped=len(store.done_keys()))
     running: dict = {}  # engine handle -> Trial
     failed: set[str] = set()
     started = time.perf_counter()
+    trials = all_trials(protocol, store.trials())  # the count is an estimate until the dev trials are done
+    total, before = len(trials), len({t.key for t in trials} & store.done_keys())
     while True:
         ready, waiting = plan(protocol, store.trials())
         for trial in ready:  # in plan order: a target's finals before the next target's dev trials
@@ -330,7 +335,8 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 break
             if trial.key in failed or any(t.key == trial.key for t in running.values()):
                 continue
-            log.info("trial %s: %s %s %s bs %d lr %g seed %d [%s]", trial.key, trial.phase, trial.target,
+            log.info("trial %s (%d started of about %d): %s %s %s bs %d lr %g seed %d [%s]", trial.key,
+                     before + summary.ran + len(running) + 1, total, trial.phase, trial.target,
                      trial.method, trial.batch_size, trial.lr, trial.seed, " -> ".join(trial.aux))
             running[engine.submit(trial, runs_dir, data_dir, device)] = trial
         if not running:
@@ -346,9 +352,14 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 continue
             store.record(*store_record(trial, result, commit))
             summary.ran += 1
-            log.info("trial %s done (%d run, %.0f s so far): %s %s %s dev F1 %.4f test F1 %.4f",
-                     trial.key, summary.ran, time.perf_counter() - started, trial.phase, trial.target,
-                     trial.method, result["metrics"]["dev"]["f1"], result["metrics"]["test"]["f1"])
+            total = max(total, before + summary.ran + len(running))
+            elapsed = time.perf_counter() - started
+            left = total - before - summary.ran
+            scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.phase == "final"  # trained on dev
+                      else f"dev F1 {result['metrics']['dev']['f1']:.4f} test F1 {result['metrics']['test']['f1']:.4f}")
+            log.info("trial %d of about %d done (%s, %s so far%s): %s %s %s %s", before + summary.ran, total, trial.key,
+                     duration(elapsed), f", about {duration(elapsed / summary.ran * left)} left" if left > 0 else "",
+                     trial.phase, trial.target, trial.method, scores)
     if waiting and not summary.failed:
         raise AssertionError("unreachable: trials wait on inputs though nothing runs")
     return summary

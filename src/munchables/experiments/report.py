@@ -321,26 +321,24 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
     written = []
     # grouped bars: test F1 per target (groups) and method (bars)
     cells = {(r["method"], r["column"]): r for r in table2}
-    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(targets)), 4.5))
+    if not any(cells[(m, t)]["ours"] is not None for m in methods for t in targets):
+        methods = []  # no final model yet: no empty chart (and no legend without labels)
+    if methods:
+        _bars(out, plt, np, cells, methods, targets)
+        written.append("test_f1_bars.png")
+
+    if gains:
+        rows = list(gains)
+        data = np.array([[gains[t].get(a, np.nan) for a in gain_columns] for t in rows])
+        # at least one point either way, so that equal scores give a readable scale, not 1e-6
+        limit = max(1.0, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(gain_columns) + 4), 0.6 * len(rows) + 2.5))
     width = 0.8 / max(1, len(methods))
     for i, m in enumerate(methods):
         values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
         errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
         ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
-    ax.set_xticks(np.arange(len(targets)), targets, rotation=20)
-    ax.set_ylabel("test F1 (%)")
-    ax.set_title("Test F1 per target and method")
-    ax.legend(fontsize=8, ncol=4)
-    fig.tight_layout()
-    fig.savefig(out / "test_f1_bars.png", dpi=110)
-    plt.close(fig)
-    written.append("test_f1_bars.png")
 
-    if gains:
-        rows = list(gains)
-        data = np.array([[gains[t].get(a, np.nan) for a in gain_columns] for t in rows])
-        limit = max(1e-6, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
-        fig, ax = plt.subplots(figsize=(1.3 * len(gain_columns) + 3, 0.6 * len(rows) + 2))
         image = ax.imshow(data, cmap="RdBu", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(gain_columns)), gain_columns, rotation=30, ha="right")
         ax.set_yticks(range(len(rows)), rows)
@@ -352,7 +350,7 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
                     ci = (intervals or {}).get(rows[i], {}).get(gain_columns[j])
                     label = f"{data[i, j]:+.1f}" + (f"\n[{ci['low']:+.1f}, {ci['high']:+.1f}]" if ci else "")
                     ax.text(j, i, label, ha="center", va="center", fontsize=8)
-        fig.colorbar(image, ax=ax, label="single-aux dev F1 − single-task dev F1 (points)")
+        fig.colorbar(image, ax=ax, label="dev F1 gain (points)")
         ax.set_title("Which corpus helps which")
         fig.tight_layout()
         fig.savefig(out / "gain_heatmap.png", dpi=110)
@@ -375,11 +373,31 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
     return written
 
 
+def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str]) -> None:
+    """Grouped bars: test F1 per target (groups) and method (bars)."""
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(targets)), 4.5))
+    width = 0.8 / max(1, len(methods))
+    for i, m in enumerate(methods):
+        values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
+        errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
+        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
+    ax.set_xticks(np.arange(len(targets)), targets, rotation=20)
+    ax.set_ylabel("test F1 (%)")
+    ax.set_title("Test F1 per target and method")
+    ax.legend(fontsize=8, ncol=4)
+    fig.tight_layout()
+    fig.savefig(out / "test_f1_bars.png", dpi=110)
+    plt.close(fig)
+
+
 def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
-                 preset: str | None = None, compare_preset: str | None = None) -> Path:
+                 preset: str | None = None, compare_preset: str | None = None, overwrite: bool = False) -> Path:
     """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md.
 
     With `compare_preset`, also a section comparing this preset's final models with that one's."""
+    out = Path(out)
+    if (out / "report.md").exists() and not overwrite:
+        raise UserError(f"--out {out} already holds a report; add --overwrite to replace it, or choose another --out")
     trials = load(store_path, preset)
     other = load(store_path, compare_preset) if compare_preset else []
     out = ensure_dir(out, "--out")  # an existing file, a broken link, a read-only parent: one line
@@ -481,7 +499,11 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
         md += [f"| {r['target']} | {r['method']} | {r['split']} | {r['seeds']} | {r['a']:.2f} | {r['b']:.2f} | "
                f"{r['per_seed']} | {r['delta']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] | {r['p']:.3f} | "
                f"{'within noise' if r['within_noise'] else ('A better' if r['delta'] > 0 else 'B better')} |" for r in rows]
-    md += ["", "## Plots", "", "![test F1 per target and method](test_f1_bars.png)", ""]
+    md += ["", "## Plots", ""]
+    if "test_f1_bars.png" in plots:
+        md += ["![test F1 per target and method](test_f1_bars.png)", ""]
+    else:
+        md += ["(no final model yet: no test F1 chart)", ""]
     if "dev_curves.png" in plots:
         md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]
     md += ["CSV files: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.csv"))), ""]
