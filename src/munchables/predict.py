@@ -9,6 +9,7 @@ collection of any size, batching sentences across documents.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -171,5 +172,7 @@ class Tagger:
         """int8 dynamic quantisation of the LSTMs (CPU only; torch.ao.quantization.quantize_dynamic)."""
         if self.device.type != "cpu":
             raise UserError("--quantize runs on the CPU only; use --device cpu")
-        self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.LSTM}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # torch 2.13 marks torch.ao.quantization deprecated (torchao replaces it)
+            warnings.simplefilter("ignore")
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.LSTM}, dtype=torch.qint8)
         return self
