@@ -182,6 +182,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    _set_threads(args)
+    if args.collection:
+        from .bench_collection import run_collection_bench
+
+        run_collection_bench(args)
+        return 0
     from .bench import run_bench
 
     run_bench(args)
@@ -314,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true")
+    g = p.add_argument_group("collection benchmark: raw text of every corpus, end to end, beside Flair")
+    g.add_argument("--collection", action="store_true", help="run it instead of the training/tagging benchmark")
+    g.add_argument("--limit", type=int, help="the first N sentences of the shuffled text (default: all, about 77,000)")
+    g.add_argument("--model", help="a trained model (default: untrained, the paper's sizes, one head per corpus)")
+    g.add_argument("--quantize", action="store_true", help="also time int8 dynamic quantisation of the LSTMs")
+    g.add_argument("--flair-limit", type=int, help="Flair tags only the first N sentences (default: all)")
+    g.add_argument("--no-flair", action="store_true", help="skip Flair even when it is installed")
     _add_data_dir(p)
     p.set_defaults(func=cmd_bench)
 
