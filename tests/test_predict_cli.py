@@ -126,6 +126,8 @@ def test_undecodable_standard_input_is_a_one_line_error(model_dir, monkeypatch, 
     (["--input-format", "docx"], "--input-format docx"),
     (["--text-unit", "line", "--format", "json"], "--format json writes the entities of one document"),
     (["--resume"], "--resume needs --out"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--out", "."], "is a directory"),
 ])
 def test_predict_mistakes_are_one_line_errors(model_dir, tmp_path, capsys, args, fragment):
     path = tmp_path / "in.txt"

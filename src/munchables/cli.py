@@ -157,6 +157,8 @@ def cmd_predict(args) -> int:
     from .predict import Tagger
 
     _set_threads(args)
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     tagger = Tagger.load(args.model, args.device)
     if args.quantize:
         tagger.quantize()

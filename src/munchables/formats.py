@@ -346,7 +346,7 @@ def _match_id(pattern: str, unescape: bool = True) -> Callable[[str], str | None
 
 def _pubtator_id(line: str) -> str | None:
     head = line.split("|", 2)
-    return head[0] if len(head) == 3 and head[1] == "t" else None
+    return head[0] if len(head) == 3 and head[1] == "t" and "\t" not in head[0] else None
 
 
 def _bioc_json_header(types: Sequence[str]) -> str:
