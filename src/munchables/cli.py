@@ -87,7 +87,6 @@ def _embedding_options(args: argparse.Namespace) -> dict:
 
 def _add_tagging_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core; 1 is faster when other jobs share the cores)")
-    p.add_argument("--quantize", action="store_true", help="int8 dynamic quantisation of the LSTMs (CPU)")
 
 
 def cmd_corpora(args) -> int:
@@ -138,8 +137,6 @@ def cmd_evaluate(args) -> int:
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
-    if args.quantize:
-        tagger.quantize()
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
     head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
     sentences = corpus.split(args.split)
@@ -160,8 +157,6 @@ def cmd_predict(args) -> int:
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     tagger = Tagger.load(args.model, args.device)
-    if args.quantize:
-        tagger.quantize()
     heads = tagger.heads(args.heads)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
@@ -324,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     g = p.add_argument_group("collection benchmark: raw text of every corpus, end to end, beside Flair")
     g.add_argument("--collection", action="store_true", help="run it instead of the training/tagging benchmark")
-    g.add_argument("--limit", type=int, help="the first N sentences of the shuffled text (default: all, about 77,000)")
+    g.add_argument("--limit", type=int, help="the first N lines of the shuffled text (default: all: 91,802 distinct sentences of the seven corpora)")
     g.add_argument("--model", help="a trained model (default: untrained, the paper's sizes, one head per corpus)")
-    g.add_argument("--quantize", action="store_true", help="also time int8 dynamic quantisation of the LSTMs")
+    g.add_argument("--quantize", action="store_true", help="also time int8 dynamic quantisation of the LSTMs (Tagger.quantize; not offered by predict: docs/benchmarks.md)")
     g.add_argument("--flair-limit", type=int, help="Flair tags only the first N sentences (default: all)")
     g.add_argument("--no-flair", action="store_true", help="skip Flair even when it is installed")
     _add_data_dir(p)

@@ -169,7 +169,11 @@ class Tagger:
         return [tagged.entities for tagged in self.stream(texts, heads, overlap, batch_size)]
 
     def quantize(self) -> "Tagger":
-        """int8 dynamic quantisation of the LSTMs (CPU only; torch.ao.quantization.quantize_dynamic)."""
+        """int8 dynamic quantisation of the LSTMs (CPU only; torch.ao.quantization.quantize_dynamic).
+
+        Experimental, for `munch bench --collection --quantize`: on the CPU it gained about 9% and
+        moved test F1 by up to 0.3 points (docs/benchmarks.md), so predict and evaluate do not offer it.
+        """
         if self.device.type != "cpu":
             raise UserError("--quantize runs on the CPU only; use --device cpu")
         with warnings.catch_warnings():  # torch 2.13 marks torch.ao.quantization deprecated (torchao replaces it)
