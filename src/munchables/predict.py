@@ -171,7 +171,7 @@ class Tagger:
     def quantize(self) -> "Tagger":
         """int8 dynamic quantisation of the LSTMs (CPU only; torch.ao.quantization.quantize_dynamic).
 
-        Experimental, for `munch bench --collection --quantize`: on the CPU it gained about 9% and
+        Experimental, for `munch bench --collection --quantize`: on the CPU it changed speed by -3% and +9% in two runs and
         moved test F1 by up to 0.3 points (docs/benchmarks.md), so predict and evaluate do not offer it.
         """
         if self.device.type != "cpu":
