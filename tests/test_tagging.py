@@ -155,3 +155,13 @@ def test_an_overlong_sentence_is_tagged_in_pieces_with_exact_offsets(tagger, mon
     assert {(e["text"], e["head"], e["type"]) for e in tagged.entities} == expected
     # Tagger.tag cuts overlong token lists too, and joins their tags
     assert tagger.tag([words]) == [[t for i in range(0, len(words), 7) for t in tagger.tag([words[i:i + 7]])[0]]]
+
+
+def test_batches_hold_every_sentence_once_within_both_caps():
+    rng = random.Random(3)
+    lists = [["w"] * rng.choice([0, 1, 5, 60, 200, 512]) for _ in range(300)]
+    got = list(tagging.batches(lists, batch_size=16, max_cells=2048))
+    flat = [i for b in got for i in b]
+    assert sorted(flat) == [i for i, x in enumerate(lists) if x]
+    assert all(len(b) <= 16 and len(b) * max(len(lists[i]) for i in b) <= 2048 for b in got)
+    assert max(len(b) for b in got) == 16  # short sentences still fill a batch

@@ -23,6 +23,7 @@ line that names its id (`doc_id` reads it back), which is how `--resume` finds w
 
 from __future__ import annotations
 
+import bisect
 import html
 import json
 import re
@@ -208,19 +209,27 @@ def pubtator_document(doc: Document, found: list[dict], heads: Sequence[str] = (
 
 
 def conll_document(doc: Document, found: list[dict], heads: Sequence[str]) -> str:
-    """``# document = ID``, then a token per line with one IOB2 tag column per head, a blank line after each sentence."""
+    """``# document = ID``, then a token per line with one IOB2 tag column per head, a blank line after each sentence.
+
+    An entity tags the tokens that lie wholly inside it (all of them, for the tagger's own entities).
+    """
     out = [f"# document = {doc.id}\n"]
     for p in doc.passages:
+        lo, hi = p.offset, p.offset + len(p.text)
+        mine = {h: sorted((e for e in found if e["head"] == h and lo <= e["start"] and e["end"] <= hi),
+                          key=lambda e: e["start"]) for h in heads}
+        keys = {h: [e["start"] - lo for e in mine[h]] for h in heads}  # local starts, sorted
         for sentence in tokenize(p.text):
+            starts, ends = [s for _, s, _ in sentence], [t for _, _, t in sentence]
             columns = []
             for head in heads:
                 tags = ["O"] * len(sentence)
-                for e in found:
-                    if e["head"] != head:
-                        continue
-                    inside = [i for i, (_, s, t) in enumerate(sentence) if e["start"] <= p.offset + s and p.offset + t <= e["end"]]
-                    for k, i in enumerate(inside):
-                        tags[i] = ("B-" if k == 0 else "I-") + e["type"]
+                first, last = bisect.bisect_left(keys[head], starts[0]), bisect.bisect_left(keys[head], ends[-1])
+                for e in mine[head][first:last]:  # the entities that start inside this sentence
+                    a = bisect.bisect_left(starts, e["start"] - lo)  # first token inside
+                    b = bisect.bisect_right(ends, e["end"] - lo)  # one past the last token inside
+                    for k in range(a, b):
+                        tags[k] = ("B-" if k == a else "I-") + e["type"]
                 columns.append(tags)
             for i, (token, _, _) in enumerate(sentence):
                 out.append("\t".join([token, *(c[i] for c in columns)]) + "\n")
@@ -304,13 +313,19 @@ def html_document(doc: Document, found: list[dict], heads: Sequence[str] = (), t
         lo, hi = p.offset, p.offset + len(p.text)
         inside = [(i, e) for i, e in enumerate(found) if lo <= e["start"] and e["end"] <= hi]
         cuts = sorted({lo, hi, *(x for _, e in inside for x in (e["start"], e["end"]))})
+        opening: dict[int, list] = {}
+        for i, e in inside:
+            opening.setdefault(e["start"], []).append((i, e))
+        active: dict[int, dict] = {}  # the entities covering the current segment (a sweep: linear in the text)
         parts.append(f'<p class="passage" data-offset="{p.offset}">')
         for a, b in zip(cuts, cuts[1:]):
+            active = {i: e for i, e in active.items() if e["end"] > a}
+            active.update(opening.get(a, []))
             text = html.escape(p.text[a - lo : b - lo])
-            over = [(i, e) for i, e in inside if e["start"] <= a and b <= e["end"]]
-            if not over:
+            if not active:
                 parts.append(text)
                 continue
+            over = sorted(active.items(), key=lambda ie: ie[0])
             style = f"background: {colour(over[0][1]['type'], types)}"
             cls = "entity"
             if len(over) > 1:

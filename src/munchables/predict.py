@@ -20,7 +20,7 @@ from .batching import Collator
 from .documents import Document
 from .errors import UserError
 from .model import ModelConfig, MultiTaskTagger
-from .tagging import OVERLAPS, Tagged, split_long, tag_documents
+from .tagging import OVERLAPS, Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
@@ -55,13 +55,9 @@ def decode(
             joined[i] += piece_tags
         return joined
     tags = collate.vocab.tags[corpus]
-    order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
     out: list[list[str]] = [[] for _ in token_lists]
     model.eval()
-    for start in range(0, len(order), batch_size):
-        rows = [i for i in order[start : start + batch_size] if token_lists[i]]
-        if not rows:
-            continue
+    for rows in batches(token_lists, batch_size):
         batch = collate.collate_tokens([token_lists[i] for i in rows], corpus).to(device)
         for i, path in zip(rows, model.decode(batch)):
             out[i] = [tags[k] for k in path]

@@ -37,6 +37,21 @@ from .tokenize import tokenize
 MAX_TOKENS = 512  # longest piece of a sentence tagged at once
 OVERLAPS = ("all", "score", "priority")
 GROUP_SENTENCES = 2048  # documents are gathered until they hold this many sentences, then tagged together
+BATCH_CELLS = 256 * 64  # most padded token positions in a batch: 256 sentences of 64 tokens, 32 of 512
+
+
+def batches(token_lists: Sequence[Sequence], batch_size: int, max_cells: int = BATCH_CELLS) -> Iterator[list[int]]:
+    """Indices of the non-empty lists, sorted by length, in batches of at most `batch_size` lists and
+    `max_cells` padded positions (bounding memory: a batch of 256 pieces of 512 tokens took 1 GB)."""
+    order = sorted((i for i in range(len(token_lists)) if token_lists[i]), key=lambda i: len(token_lists[i]))
+    batch: list[int] = []
+    for i in order:  # ascending lengths: the current list is the longest of the batch so far
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * len(token_lists[i]) > max_cells):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 class Span(NamedTuple):
@@ -71,12 +86,8 @@ def tag_spans(model: MultiTaskTagger, collate: Collator, heads: Sequence[str], t
     """The entities of every head in every token list (each at most MAX_TOKENS long); one encoder pass per batch."""
     model.eval()
     out: list[list[Span]] = [[] for _ in token_lists]
-    order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
     inside = {h: {t[2:]: k for k, t in enumerate(collate.vocab.tags[h]) if t.startswith("I-")} for h in heads}
-    for first in range(0, len(order), batch_size):
-        rows = [i for i in order[first : first + batch_size] if token_lists[i]]
-        if not rows:
-            continue
+    for rows in batches(token_lists, batch_size):
         batch = collate.collate_tokens([token_lists[i] for i in rows], heads[0]).to(device)
         h = model.encoder(batch)  # (B, T, 2H): once for every head
         lengths = batch.lengths.tolist()
