@@ -9,7 +9,7 @@ from bioc import biocjson, biocxml
 
 from munchables.documents import Document, Passage, entity
 from munchables.errors import UserError
-from munchables.formats import OUTPUT_FORMATS, READERS, conll_document, html_document, read_text
+from munchables.formats import OUTPUT_FORMATS, READERS, conll_document, read_text
 from munchables.tokenize import tokenize
 
 

@@ -10,6 +10,7 @@ import torch
 from munchables.cli import main
 from munchables.corpus import load_corpus
 from munchables.documents import Document, Passage
+from munchables.formats import read_bioc_xml
 from munchables.model import ModelConfig, MultiTaskTagger
 from munchables.predict import Tagger
 from munchables.vocab import build_vocabularies
@@ -69,8 +70,6 @@ def test_a_directory_of_pubtator_abstracts_into_jsonl_and_bioc_with_every_head(m
     assert [d["entities"] for d in docs] == expected  # the same as the Python API
     assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", "bioc-xml",
                "--out", tmp_path / "out.xml") == 0
-    from munchables.formats import read_bioc_xml
-
     with open(tmp_path / "out.xml", "rb") as f:
         back = list(read_bioc_xml(f, "out.xml"))
     assert [d.entities for d in back] == [d["entities"] for d in docs]
@@ -153,9 +152,7 @@ def test_evaluate_takes_threads(tiny_run, capsys):
 
 
 def test_quantized_tagger_mostly_agrees(tiny_run):
-    from munchables.corpus import load_corpus as load
-
-    sentences = [list(s.tokens) for s in load(str(tiny_run.corpus)).dev]
+    sentences = [list(s.tokens) for s in load_corpus(str(tiny_run.corpus)).dev]
     plain = Tagger.load(tiny_run.out).tag(sentences)
     quantized_tagger = Tagger.load(tiny_run.out).quantize()
     assert any("quantized" in type(m).__module__ for m in quantized_tagger.model.modules())

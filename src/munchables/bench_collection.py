@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import platform
 import random
 import time
@@ -68,9 +69,7 @@ def time_flair(lines: list[str], corpus, batch_size: int) -> dict | None:
         from flair.models import SequenceTagger
     except ImportError:
         return None
-    import logging
-
-    import flair
+    import flair  # optional, see above
 
     logging.getLogger("flair").setLevel(logging.WARNING)  # it logs the whole one-hot vocabulary
     words, chars, tags = Dictionary(), Dictionary(), Dictionary(add_unk=False)
