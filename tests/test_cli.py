@@ -162,7 +162,11 @@ def epochs(out: Path) -> list[dict]:
 
 
 def scores(out: Path) -> dict:
+    """The corpus-level scores of metrics.json (without the per-sentence counts, which sum to them)."""
     metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("dev", "test"):
+        counts = metrics[split].pop("sentences")
+        assert [sum(c[i] for c in counts) for i in range(3)] == [metrics[split][k] for k in ("tp", "fp", "fn")]
     return {split: metrics[split] for split in ("dev", "test")}
 
 

@@ -115,7 +115,7 @@ def test_undecodable_standard_input_is_a_one_line_error(model_dir, monkeypatch, 
     monkeypatch.setattr(sys, "stdin", stdin)
     assert run("--model", model_dir, "--format", "json") == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.count("\n") == 1 and "stdin: not UTF-8" in err
+    assert out == "" and err.count("\n") == 1 and "standard input: not UTF-8" in err
 
 
 @pytest.mark.parametrize("args, fragment", [

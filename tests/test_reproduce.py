@@ -129,3 +129,69 @@ def test_ray_engine_runs_a_two_trial_grid(tiny_corpora, tmp_path):
     assert summary.ran == 2 and not summary.failed
     with Store(tmp_path / "r.sqlite") as store:
         assert sorted(t["phase"] for t in store.trials()) == ["dev", "final"]
+
+
+def test_lowres_preset_runs_finals_only_on_the_aux_pool_and_keeps_old_keys(tmp_path):
+    """One setting and finals on train: no dev phase except single-aux selection (one seed), the
+    auxiliary pool for every target, every setting in the key, and the keys of older trials kept."""
+    from dataclasses import replace
+
+    from munchables.experiments.protocol import Trial
+
+    preset = PRESETS["lowres-cpu"]
+    protocol = Protocol(["ncbi-disease", "s800"], CORPORA, FAMILIES, ["single-task", "single-aux", "conc", "iter", "stack"],
+                        [(preset.batch_size, preset.lr)], "lowres-cpu", preset, seeds=3,
+                        aux_pool=["bc5cdr-chem", "bc2gm", "s800"], word_vectors="/v.bin", vectors_sha256="ab" * 32)
+    with Store(tmp_path / "r.sqlite") as store:
+        simulate(protocol, store, lambda t: {"bc5cdr-chem": 0.3, "bc2gm": 0.4, "s800": 0.1}.get(t.aux[0], 0.5) if t.aux else 0.5)
+        trials = store.trials()
+    dev = [t for t in trials if t["phase"] == "dev"]
+    assert sorted((t["target"], t["aux"][0]) for t in dev) == [
+        ("ncbi-disease", "bc2gm"), ("ncbi-disease", "bc5cdr-chem"), ("ncbi-disease", "s800"),
+        ("s800", "bc2gm"), ("s800", "bc5cdr-chem")]
+    assert {t["method"] for t in dev} == {"single-aux"} and {t["seed"] for t in dev} == {1}
+    finals = [t for t in trials if t["phase"] == "final"]
+    assert len(finals) == 2 * 5 * 3
+    for t in finals:
+        assert t["config"]["loss_reduction"] == "sum" and t["config"]["aux_whole"] and not t["config"]["final_on_dev"]
+        assert t["config"]["vectors_sha256"] == "ab" * 32 and t["config"]["word_vectors"] == "/v.bin"
+        if t["method"] in ("conc", "iter", "stack"):
+            assert sorted(t["aux"]) == sorted(a for a in protocol.aux_pool if a != t["target"])
+    assert {tuple(t["aux"]) for t in finals if t["method"] == "single-aux"} == {("bc2gm",)}  # best dev F1
+    old = Trial("t", "single-task", (), 0.1, 16, 1, "dev", "quick", 3, 500, 64, 50)
+    assert old.key == "6c24a0cbe6618e67"  # a key written by the store before the later fields existed
+    assert replace(old, word_vectors="/elsewhere.bin").key == old.key  # a moved file is the same trial
+    assert len({old.key, replace(old, loss_reduction="sum").key, replace(old, vectors_sha256="x").key,
+                replace(old, aux_whole=True).key, replace(old, final_on_dev=False).key}) == 5
+
+
+def test_report_prints_seeds_bootstrap_and_gain_intervals(tmp_path):
+    """Per-sentence counts reach the store; the report's significance table and gain intervals use them."""
+    from munchables.experiments.report import write_report
+
+    preset = PRESETS["lowres-cpu"]
+    protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "single-aux", "conc"],
+                        [(preset.batch_size, preset.lr)], "lowres-cpu", preset, seeds=3)
+
+    def result(trial):
+        # single-task finds 50 of 100 entities; conc 90 (clearly better); single-aux as single-task but one sentence
+        found = {"conc": 90, "single-aux": 51}.get(trial.method, 50)
+        sentences = [[1, 0, 0] if i < found else [0, 0, 1] for i in range(100)]
+        m = {"tp": found, "fp": 0, "fn": 100 - found, "precision": 1.0, "recall": found / 100, "f1": 2 * found / (100 + found)}
+        split = m | {"sentences": sentences}
+        return {"metrics": {"dev": split, "test": split, "epochs": 1, "seconds": 0.1, "device": "cpu"}, "curve": []}
+
+    with Store(tmp_path / "r.sqlite") as store:
+        while True:
+            ready, _ = plan(protocol, store.trials())
+            if not ready:
+                break
+            for trial in ready:
+                store.record(*store_record(trial, result(trial), "test"))
+        assert len(store.sentence_counts()) == 2 * len(store.trials())
+    md = write_report(tmp_path / "r.sqlite", tmp_path / "report").read_text()
+    conc = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | conc |"))
+    assert "+28.07, +28.07, +28.07" in conc and "| better |" in conc and "| 0.000 |" in conc
+    aux = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | single-aux |"))
+    assert "within noise" in aux
+    assert "95% interval" in md and (tmp_path / "report" / "gain_intervals.csv").exists()

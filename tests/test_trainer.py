@@ -10,7 +10,7 @@ import torch
 
 from munchables import pipeline
 from munchables.corpus import load_corpus
-from munchables.evaluate import score
+from munchables.evaluate import score, sentence_counts
 from munchables.predict import Tagger
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, schedule, train
@@ -67,8 +67,10 @@ def test_stack_resets_the_rate_and_stops_each_stage_by_the_rule(tiny_corpora, tm
     assert all(0 <= r["dev"]["f1"] <= 1 and 0 <= r["test"]["f1"] <= 1 for r in stage_ends)
     final = Tagger.load(opts.out)  # the last stage's model is the final one: same scores
     corpus = load_corpus("main", tiny_corpora.data_dir)
+    counts = sentence_counts([s.tags for s in corpus.test], final.tag([s.tokens for s in corpus.test]))
     assert metrics["test"] == stage_ends[-1]["test"] == score(
-        [s.tags for s in corpus.test], final.tag([s.tokens for s in corpus.test])).as_dict()
+        [s.tags for s in corpus.test], final.tag([s.tokens for s in corpus.test])).as_dict() | {
+        "sentences": [list(c) for c in counts]}
 
 
 class Interrupt(Exception):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .batching import Collator, Item, ShuffledPass
+from .checks import threads as check_threads
 from .corpus import default_data_dir, load_corpus
 from .errors import UserError
 from .model import ModelConfig
@@ -30,7 +31,7 @@ def _sync(device: torch.device) -> None:
 def run_bench(args) -> dict:
     if min(args.batch_size, args.tag_batch_size, args.hidden, args.sentences) < 1:
         raise UserError("--batch-size, --tag-batch-size, --hidden and --sentences must be at least 1")
-    if args.threads:
+    if check_threads(args.threads):
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))

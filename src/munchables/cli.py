@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
 from pathlib import Path
 
+from .checks import finite
+from .checks import threads as check_threads
 from .errors import UserError
 
 log = logging.getLogger("munchables")
+
+# OSErrors about a path the user chose, not bugs: printed as one line like a UserError
+USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ELOOP, errno.ENAMETOOLONG}
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
@@ -36,12 +42,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-reduction", default="mean", help="the update's loss: mean (default) or sum of the batch's sentence losses (Eq. 8 sums; Flair <= 0.8 took the mean)")
     p.add_argument("--max-epochs", type=int, help="cap on epochs per stage (default: the paper's convergence rule alone)")
     p.add_argument("--train-limit", type=int, help="keep the first N training sentences of every corpus")
+    p.add_argument("--aux-whole", action="store_true", help="with --train-limit, cut only the target's training set; auxiliary corpora stay whole (the low-resource setting)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--hidden", type=int, default=256, help="BiLSTM units per direction")
     p.add_argument("--word-dim", type=int, default=100, help="word embedding size without --word-vectors")
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--cache-dir", help="where SingleAux candidates are kept for reuse by --aux-order sorted (default: $MUNCHABLES_CACHE, else runs/cache)")
     p.add_argument("--word-vectors", help="initialise word embeddings from word2vec text/binary or fastText .vec/.bin")
+    p.add_argument("--trust", action="store_true",
+                   help="also load gensim .kv/.model word vectors, which are Python pickles and can run code: only your own files")
     _add_embedding_args(p)
     _add_data_dir(p)
 
@@ -55,13 +64,13 @@ def _run_options(args: argparse.Namespace, out: str | None):
         target=args.target, out=Path(out) if out else None, method=args.method,
         aux=[a for a in args.aux.split(",") if a] if args.aux is not None else None,
         aux_order=args.aux_order, iter_switch=args.iter_switch, data_dir=args.data_dir,
-        train_limit=args.train_limit, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
+        train_limit=args.train_limit, aux_whole=args.aux_whole, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed,
                           loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
                           word_vectors=args.word_vectors, **_embedding_options(args)),
-        embedding_cache=args.embedding_cache,
+        embedding_cache=args.embedding_cache, trust=getattr(args, "trust", False),
     )
 
 
@@ -101,11 +110,9 @@ def cmd_corpora(args) -> int:
 def cmd_train(args) -> int:
     from .pipeline import train
 
-    if args.threads:
+    if check_threads(args.threads):
         import torch
 
-        if args.threads < 1:
-            raise UserError("--threads must be at least 1")
         torch.set_num_threads(args.threads)  # on a shared machine, 1 thread can be many times faster
     metrics = train(_run_options(args, args.out))
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
@@ -122,11 +129,9 @@ def cmd_schedule(args) -> int:
 
 def _set_threads(args) -> None:
     """--threads N: torch CPU threads (default: torch's choice, one per core)."""
-    if getattr(args, "threads", None) is not None:
+    if check_threads(getattr(args, "threads", None)) is not None:
         import torch
 
-        if args.threads < 1:
-            raise UserError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
 
 
@@ -198,12 +203,16 @@ def _csv(value: str | None) -> list[str] | None:
 def cmd_reproduce(args) -> int:
     from .experiments import reproduce_command
 
+    finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
+    if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
+        raise UserError("--gpus-per-trial must be at least 0 and --cpus-per-trial positive")
     summary = reproduce_command(
         args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
         data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
         preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
         max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
+        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors,
     )
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
           f"{len(summary.failed)} failed", file=sys.stderr)
@@ -215,7 +224,8 @@ def cmd_reproduce(args) -> int:
 def cmd_report(args) -> int:
     from .experiments.report import write_report
 
-    path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset)
+    path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset,
+                        compare_preset=args.compare_preset)
     print(path)
     return 0
 
@@ -231,6 +241,7 @@ def cmd_text(args) -> int:
 def cmd_vectors(args) -> int:
     from .embeddings.fasttext import FastTextConfig, train_vectors
 
+    check_threads(args.threads)
     config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
                             threads=args.threads or 0, seed=args.seed)
     print(json.dumps(train_vectors(args.text, args.out, config)))
@@ -241,7 +252,7 @@ def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
     from .predict import pick_device
 
-    if args.threads:
+    if check_threads(args.threads):
         import torch
 
         torch.set_num_threads(args.threads)
@@ -331,7 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
     p.add_argument("--methods", help="comma-separated, from: single-task, multi-task, single-aux, conc, iter, stack, "
                                      "iter-sort, stack-sort (default: all)")
-    p.add_argument("--preset", default="quick", help="quick (2-core CPU, under an hour) | paper (full, uncapped)")
+    p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
+                                                     "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
+    p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
+    p.add_argument("--word-vectors", help="word vectors every trial starts from (munch vectors); their sha256 goes into the trial key")
+    p.add_argument("--loss-reduction", help="override the preset's loss reduction: mean | sum")
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
     p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
@@ -356,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="Table 3's target (default: chemdner if present, else the first target)")
     p.add_argument("--curve-target", help="the target of the dev F1 curves (default: Table 3's)")
     p.add_argument("--preset", help="only trials of this preset (needed when the store holds several)")
+    p.add_argument("--compare-preset", metavar="PRESET", help="also compare the final models with this preset's, paired by seed (e.g. lowres-cpu+loss_reduction=mean)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("text", help="unlabelled text for the embeddings: train and dev sentences (never test), one per line")
@@ -404,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as e:
         print(f"munch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (permissions, read-only, full, link loops): the user's to fix
+        if e.errno not in USER_ERRNOS or not e.filename:
+            raise
+        print(f"munch {args.command}: error: {e.filename}: {e.strerror}; check the path and its permissions "
+              "or free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"munch {args.command}: interrupted", file=sys.stderr)

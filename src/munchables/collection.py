@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .documents import Document
 from .errors import UserError
-from .formats import INPUT_FORMATS, OUTPUT_FORMATS, READERS
+from .formats import INPUT_FORMATS, OUTPUT_FORMATS, READERS, STDIN
 from .tagging import Tagged
 
 log = logging.getLogger("munchables")
@@ -59,7 +59,7 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
     """Documents of every input in order: "-" is standard input, a directory every file below it (sorted)."""
     for spec in inputs or ["-"]:
         if spec == "-":
-            yield from READERS[input_format(None, given_format)](*_reader_args(_stdin_bytes(), "stdin", given_format, unit, None))
+            yield from READERS[input_format(None, given_format)](*_reader_args(_stdin_bytes(), STDIN, given_format, unit, None))
             continue
         for path, name in _files(spec):
             fmt = input_format(path, given_format)

@@ -124,14 +124,21 @@ def default_data_dir(flag: str | os.PathLike | None = None) -> Path | None:
     """The data directory: the flag, else $MUNCHABLES_DATA, else ../shared/data beside the repository
     or the working directory where it exists, else None."""
     if flag is not None:
-        return Path(flag).expanduser()
+        return _data_dir(Path(flag).expanduser(), "--data-dir")
     if os.environ.get(ENV_DATA):
-        return Path(os.environ[ENV_DATA]).expanduser()
+        return _data_dir(Path(os.environ[ENV_DATA]).expanduser(), ENV_DATA)
     repo_root = Path(__file__).resolve().parents[2]
     for candidate in (repo_root / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"):
         if candidate.is_dir():
             return candidate.resolve()
     return None
+
+
+def _data_dir(path: Path, where: str) -> Path:
+    """A data directory given by the user: a file there is a mistake to name, not a missing folder."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{where} {path}: is a file; expected a directory with one sub-folder per corpus")
+    return path
 
 
 def corpus_family(name: str) -> str | None:
@@ -176,7 +183,10 @@ def _missing_hint(name: str, data_dir: Path) -> str:
 def _split_candidates(corpus_dir: Path, split: str) -> list[Path]:
     """The files of `corpus_dir` that may hold `split`: train, train.tsv, train.tsv.gz, ..."""
     names = {stem + ext + gz for stem in SPLIT_NAMES[split] for ext in EXTENSIONS for gz in ("", ".gz")}
-    return sorted(p for p in corpus_dir.iterdir() if p.name in names and p.is_file())
+    try:
+        return sorted(p for p in corpus_dir.iterdir() if p.name in names and p.is_file())
+    except OSError as e:  # unreadable (permissions) or vanished
+        raise UserError(f"{corpus_dir}: cannot list the corpus directory ({e.strerror}); make it readable (chmod)") from None
 
 
 def split_files(corpus_dir: Path) -> dict[str, Path]:
@@ -199,7 +209,10 @@ def available_corpora(data_dir: Path | None) -> list[str]:
     """Corpus ids under `data_dir`: paper corpora in Table 1 order, then any other with a train file."""
     if data_dir is None or not Path(data_dir).is_dir():
         return []
-    present = {p.name for p in Path(data_dir).iterdir() if p.is_dir() and _split_candidates(p, "train")}
+    try:
+        present = {p.name for p in Path(data_dir).iterdir() if p.is_dir() and _split_candidates(p, "train")}
+    except OSError as e:
+        raise UserError(f"{data_dir}: cannot list the data directory ({e.strerror}); make it readable (chmod)") from None
     paper = [name for name in PAPER_CORPORA if name in present]
     return paper + sorted(present - set(paper))
 
@@ -284,6 +297,8 @@ def _read_text(path: Path) -> str:
         raise UserError(f"{path}: no such file; expected a column file with {LINE_FORM}") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory; expected a column file with {LINE_FORM}") from None
+    except OSError as e:  # permissions, a looping link, an I/O error
+        raise UserError(f"{path}: cannot read the corpus file ({e.strerror}); make it readable (chmod)") from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)

@@ -100,13 +100,19 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> Score
     Equals seqeval's ``precision_score/recall_score/f1_score(gold, pred, mode="strict",
     scheme=IOB2)``. Raises ValueError when the sentence counts or a sentence's lengths differ.
     """
-    total = Score()
+    return sum((Score(*c) for c in sentence_counts(gold, pred)), Score())
+
+
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
+    """(tp, fp, fn) of every sentence, in order: what a paired bootstrap over sentences resamples.
+
+    Their sum is ``score(gold, pred)``'s counts.
+    """
+    counts = []
     for g, p in _sentence_entities(gold, pred):
         tp = len(g & p)
-        total.tp += tp
-        total.fp += len(p) - tp
-        total.fn += len(g) - tp
-    return total
+        counts.append((tp, len(p) - tp, len(g) - tp))
+    return counts
 
 
 def score_by_type(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Score]:

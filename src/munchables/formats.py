@@ -43,13 +43,21 @@ TEXT_UNITS = ("file", "line", "block")
 
 
 # ------------------------------------------------------------------------------------------ reading
+STDIN = "stdin"  # the name (and document id prefix) of standard input
+
+
+def _label(name: str) -> str:
+    """How a message names the input."""
+    return "standard input" if name == STDIN else name
+
+
 def _lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
     """(line number, line without its \\n or \\r\\n) for every line, decoded strictly."""
     for number, raw in enumerate(stream, 1):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise UserError(f"{name}: not UTF-8 text (line {number}, byte {e.start}); expected UTF-8") from None
+            raise UserError(f"{_label(name)}: not UTF-8 text (line {number}, byte {e.start}); expected UTF-8") from None
         yield number, line[:-2] if line.endswith("\r\n") else line.rstrip("\n")
 
 
@@ -59,7 +67,7 @@ def read_text(stream: BinaryIO, name: str, unit: str = "file") -> Iterator[Docum
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
+            raise UserError(f"{_label(name)}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
         yield Document.of_text(text, name)
         return
     if unit not in TEXT_UNITS:

@@ -179,7 +179,29 @@ class Head(nn.Module):
 
 
 def _key(corpus: str) -> str:
-    return corpus.replace(".", "_")  # nn.ModuleDict keys may not contain dots
+    """The head's key in `nn.ModuleDict`: one key per corpus name, and a different one for each name.
+
+    ModuleDict keys may not contain dots nor shadow an attribute of the dict (`train`, `keys`,
+    ...). Percent-escaping `%` and `.` maps names injectively (`bc5.chem` and `bc5_chem` get two
+    heads) and leaves every other name as it is; a name that is an attribute gets a leading `%`,
+    which no escaped name starts with unless followed by two hexadecimal digits.
+    """
+    key = corpus.replace("%", "%25").replace(".", "%2E")
+    return "%" + key if hasattr(nn.ModuleDict, key) or key == "" else key
+
+
+def legacy_head_keys(state_dict: dict, corpora) -> dict:
+    """A state dict of munchables <= 0.1.0, whose head keys replaced `.` by `_`, with today's keys."""
+    renamed = {}
+    for corpus in corpora:
+        old, new = corpus.replace(".", "_"), _key(corpus)
+        if old != new:
+            renamed[f"heads.{old}."] = f"heads.{new}."
+    out = {}
+    for name, value in state_dict.items():
+        prefix = next((p for p in renamed if name.startswith(p)), None)
+        out[renamed[prefix] + name[len(prefix):] if prefix else name] = value
+    return out
 
 
 class MultiTaskTagger(nn.Module):

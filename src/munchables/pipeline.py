@@ -20,9 +20,11 @@ import torch
 
 from . import corpus as corpora_mod
 from .batching import Collator
+from .checks import finite
 from .corpus import Corpus
 from .errors import UserError
-from .evaluate import score
+from .evaluate import Score, score, sentence_counts
+from .files import ensure_dir
 from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
@@ -45,13 +47,15 @@ class RunOptions:
     aux_order: str = "random"  # random | sorted | given (MUNCH-Iter and MUNCH-Stack)
     iter_switch: str = "step-block"  # step-block (Algorithm 3) | epoch (the text of section 3.2)
     data_dir: str | None = None  # where named corpora live; default see corpus.default_data_dir
-    train_limit: int | None = None  # keep the first N training sentences of every corpus
+    train_limit: int | None = None  # keep the first N training sentences of every corpus (the target's only, with aux_whole)
+    aux_whole: bool = False  # with train_limit: auxiliary corpora stay whole (the low-resource setting)
     device: str = "auto"
     resume: bool = False
     trace: bool = False
     progress: bool | None = None
     embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
+    trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -67,6 +71,7 @@ def validate(options: RunOptions) -> None:
     t = options.train
     if t.loss_reduction not in ("mean", "sum"):
         raise UserError(f"unknown --loss-reduction {t.loss_reduction!r}; choose mean or sum")
+    finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
     if options.train_limit is not None and options.train_limit < 1:
@@ -87,7 +92,7 @@ def validate(options: RunOptions) -> None:
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit))
+    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit), options.train_limit)
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
@@ -95,7 +100,8 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
         names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
-    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, options.train_limit)) for n in names]
+    aux_limit = None if options.aux_whole else options.train_limit
+    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, aux_limit), aux_limit) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
@@ -104,11 +110,11 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     return target, aux
 
 
-def _with_dev(options: RunOptions, corpus: Corpus) -> Corpus:
-    """With --train-on-dev, the corpus whose training split is train + dev (dev capped like train)."""
+def _with_dev(options: RunOptions, corpus: Corpus, limit: int | None) -> Corpus:
+    """With --train-on-dev, the corpus whose training split is train + dev (dev capped like train, by `limit`)."""
     if not options.train_on_dev:
         return corpus
-    return replace(corpus, train=corpus.train + corpus.dev[: options.train_limit])
+    return replace(corpus, train=corpus.train + corpus.dev[:limit])
 
 
 def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTagger, Vocabularies]:
@@ -119,7 +125,7 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     if config.word_vectors:
         from .embeddings.word_vectors import load_vectors, vector_words
 
-        vectors = load_vectors(config.word_vectors)
+        vectors = load_vectors(config.word_vectors, trust=options.trust)
         config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
     vocab = build_vocabularies(
@@ -139,11 +145,19 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     return model, vocab
 
 
-def evaluate_corpus(model, vocab, corpus: Corpus, split: str, device) -> dict:
-    """Strict entity-level precision, recall and F1 of `corpus`'s head on one split."""
+def evaluate_corpus(model, vocab, corpus: Corpus, split: str, device, per_sentence: bool = False) -> dict:
+    """Strict entity-level precision, recall and F1 of `corpus`'s head on one split.
+
+    With `per_sentence`, also "sentences": [[tp, fp, fn], ...] in the split's order, which the
+    report's paired bootstrap resamples.
+    """
     sentences = corpus.split(split)
     pred = decode(model, Collator(vocab, {}), corpus.name, [s.tokens for s in sentences], device)
-    return score([s.tags for s in sentences], pred).as_dict()
+    gold = [s.tags for s in sentences]
+    if not per_sentence:
+        return score(gold, pred).as_dict()
+    counts = sentence_counts(gold, pred)
+    return sum((Score(*c) for c in counts), Score()).as_dict() | {"sentences": [list(c) for c in counts]}
 
 
 def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> tuple[Schedule, Iterator[Update]]:
@@ -157,7 +171,12 @@ def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listen
 def _check_resume(out: Path, record: dict, resume: bool) -> None:
     path = out / "config.json"
     if resume and path.exists():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            raise UserError(f"{path}: cannot read the run's settings ({e}); remove the file to resume with the flags given") from None
+        if not isinstance(before, dict):
+            raise UserError(f"{path}: not the settings `munch train` writes; remove it to resume with the flags given")
         changed = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k) and k not in ("resume", "progress", "device", "embedding_cache"))
         if changed:
             raise UserError(f"{out}: cannot resume with different settings ({', '.join(changed)}); use a new --out or the same flags")
@@ -173,9 +192,7 @@ def train(options: RunOptions) -> dict:
     validate(options)
     if options.out is None:
         raise UserError("train needs --out DIR")
-    existing = next(p for p in (Path(options.out), *Path(options.out).absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise UserError(f"--out {options.out}: {existing} is a file; expected a directory for the run")
+    ensure_dir(options.out, "--out", create=False)  # a file, a broken link or a read-only parent: one line
     target, aux = load_corpora(options)
     if options.method == "single-aux" and len(aux) > 1:
         return _train_single_aux(options, target, aux)
@@ -198,7 +215,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     collate = Collator(vocab, {c.name: c.train for c in [target, *aux]})
 
     def target_metrics() -> dict:
-        return {split: evaluate_corpus(model, vocab, target, split, device) for split in ("dev", "test")}
+        return {split: evaluate_corpus(model, vocab, target, split, device, per_sentence=True) for split in ("dev", "test")}
 
     trainer = Trainer(
         model, collate, options.train, out, device,
@@ -217,7 +234,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     }
     if options.method == "multi-task":
         metrics["per_corpus"] = {target.name: final} | {
-            c.name: {split: evaluate_corpus(model, vocab, c, split, device) for split in ("dev", "test")}
+            c.name: {split: evaluate_corpus(model, vocab, c, split, device, per_sentence=True) for split in ("dev", "test")}
             for c in aux
         }
     Tagger(model, vocab, target.name, device).save(out, options=record)
@@ -236,7 +253,8 @@ def _settings(options: RunOptions, target: Corpus) -> dict:
         "target": target.name, "target_path": str(target.path.resolve()),
         "train": asdict(options.train), "model": asdict(options.model),
         "train_limit": options.train_limit,
-    } | ({"train_on_dev": True} if options.train_on_dev else {})  # absent when off: old run dirs still resume
+    } | ({"train_on_dev": True} if options.train_on_dev else {}) | (  # absent when off: old run dirs still resume
+        {"aux_whole": True} if options.aux_whole else {})
 
 
 def candidate_dir(options: RunOptions, target: Corpus, aux: Corpus) -> Path:

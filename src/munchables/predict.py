@@ -19,12 +19,14 @@ import torch
 from .batching import Collator
 from .documents import Document
 from .errors import UserError
-from .model import ModelConfig, MultiTaskTagger
+from . import __version__
+from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
+from .serialization import check_format, load_torch, require_fields
 from .tagging import OVERLAPS, Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
-FORMAT = 1
+FORMAT = 1  # of model.pt; raise it when a change makes older munchables misread the file
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -64,6 +66,17 @@ def decode(
     return out
 
 
+def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
+    """Sentences are lists of non-empty strings: an empty token has no characters to encode."""
+    for i, tokens in enumerate(token_lists):
+        if isinstance(tokens, str):
+            raise UserError(f"sentence {i} is a string ({tokens[:40]!r}); expected a list of tokens (or use predict(text))")
+        for j, token in enumerate(tokens):
+            if not isinstance(token, str) or not token:
+                raise UserError(f"sentence {i}, token {j}: {token!r}; expected a non-empty string "
+                                "(drop empty tokens, or use predict(text) on raw text)")
+
+
 class Tagger:
     """A model, its vocabularies and the corpus whose head it tags with."""
 
@@ -77,12 +90,13 @@ class Tagger:
 
     def save(self, directory: str | Path, **extra) -> Path:
         from .embeddings.features import feature_specs
-        from .trainer import atomic_write
+        from .files import atomic_write
 
         path = Path(directory) / MODEL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "format": FORMAT,
+            "munchables_version": __version__,  # named in the error of a munchables too old to read it
             "config": asdict(self.model.config),
             "vocab": self.vocab.to_dict(),
             "target": self.target,
@@ -95,26 +109,34 @@ class Tagger:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "Tagger":
+        """The tagger in DIR/model.pt (or the file itself), read without running code (serialization.py)."""
         path = Path(directory)
         path = path / MODEL_FILE if path.is_dir() else path
         if not path.exists():
             raise UserError(f"{path}: no trained model here; expected the {MODEL_FILE} that `munch train --out DIR` writes")
+        state = load_torch(path, "model", f"expected the {MODEL_FILE} that `munch train --out DIR` writes")
+        check_format(state, path, "munchables model", "format", FORMAT)
+        require_fields(state, path, "munchables model", ("config", "vocab", "target", "state_dict"))
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a torn or foreign file is a user problem, not a crash
-            raise UserError(f"{path}: cannot read the model ({e.__class__.__name__}: {e})") from None
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise UserError(f"{path}: not a munchables model of format {FORMAT}")
-        vocab = Vocabularies.from_dict(state["vocab"])
-        config = ModelConfig(**state["config"])
+            vocab = Vocabularies.from_dict(state["vocab"])
+            config = ModelConfig(**state["config"])
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise UserError(f"{path}: the model's settings or vocabularies cannot be read ({e.__class__.__name__}: {e}); "
+                            "it was written by another version of munchables or is damaged") from None
+        if state["target"] not in vocab.tags:
+            raise UserError(f"{path}: a damaged munchables model: its target {state['target']!r} has no head")
         from .embeddings.features import features_from_specs
 
-        features = features_from_specs(state.get("features", []), path.parent)
+        try:
+            features = features_from_specs(state.get("features", []), path.parent)
+        except (TypeError, KeyError, AttributeError) as e:
+            raise UserError(f"{path}: the model's token features cannot be read ({e.__class__.__name__}: {e}); "
+                            "it was written by another version of munchables or is damaged") from None
         model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                                 features)
         try:
-            model.load_state_dict(state["state_dict"])
-        except RuntimeError as e:
+            model.load_state_dict(legacy_head_keys(state["state_dict"], vocab.tags))
+        except (RuntimeError, TypeError, AttributeError) as e:
             raise UserError(f"{path}: the weights do not fit the model they describe ({str(e).splitlines()[0]})") from None
         dev = device if isinstance(device, torch.device) else pick_device(device)
         return cls(model, vocab, state["target"], dev)
@@ -124,6 +146,7 @@ class Tagger:
         corpus = corpus or self.target
         if corpus not in self.vocab.tags:
             raise UserError(f"this model has no head for {corpus!r}; it has {', '.join(self.corpora)}")
+        check_tokens(token_lists)
         return decode(self.model, self.collate, corpus, token_lists, self.device, batch_size)
 
     def heads(self, heads: str | Sequence[str] = "target") -> list[str]:

@@ -14,6 +14,7 @@ from typing import Iterable, Iterator
 
 from . import corpus as corpora_mod
 from .errors import UserError
+from .files import out_file
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"
@@ -62,10 +63,9 @@ def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str |
     corpora, raw = list(corpora), list(raw)
     if not corpora and not raw:
         raise UserError("munch text needs some text: --corpora ID,ID,... and/or --raw FILE")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = out_file(out)
     lines = chars = 0
-    from .trainer import atomic_write
+    from .files import atomic_write
 
     seen: set[int] = set()  # hashes of the lines written: corpora that share abstracts (BC5CDR) give them once
 

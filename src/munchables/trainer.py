@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,12 +20,17 @@ from typing import Callable, Iterator
 import torch
 from tqdm import tqdm
 
+from . import __version__
 from .batching import Collator
 from .errors import UserError
+from .files import atomic_write, atomic_write_text  # noqa: F401  (imported from here by older code)
 from .model import MultiTaskTagger
+from .serialization import check_format, load_torch, require_fields
 from .schedules import PlateauRule, Stage, Update
 
 log = logging.getLogger("munchables")
+
+CHECKPOINT_FORMAT = 1  # of checkpoint.pt; raise it when a change makes older munchables misread the file
 
 
 @dataclass
@@ -39,24 +43,6 @@ class TrainConfig:
     min_lr: float = 1e-4  # a stage ends when the rate falls below this
     seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
     loss_reduction: str = "mean"  # "mean" of the batch's sentence NLLs (Flair <= 0.8) or their "sum" (later Flair)
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same directory, then rename: never a torn file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 class Trainer:
@@ -169,6 +155,13 @@ class Trainer:
             mean["main"] if stage.watch == "main"
             else sum(self._loss.values()).item() / max(1, sum(self._batches.values()))
         )
+        if not all(math.isfinite(x) for x in (watched, *mean.values())):
+            self._new_epoch()
+            kept = (f"the last good checkpoint {self.checkpoint_path} is kept" if self.checkpoint_path.exists()
+                    else "no checkpoint was written")
+            raise UserError(f"stage {stage.number} epoch {stage.epoch}: the training loss is not finite "
+                            f"(main {mean['main']}, aux {mean['aux']}); training stopped and {kept}; "
+                            "try a lower --lr")
         record = {
             "event": "epoch", "stage": stage.number, "epoch": stage.epoch, "aux": stage.aux, "loss": watched,
             "main_loss": mean["main"], "aux_loss": mean["aux"] if self._batches["aux"] else None,
@@ -197,6 +190,8 @@ class Trainer:
 
     def _save_checkpoint(self, position: tuple[int, int]) -> None:
         state = {
+            "format": CHECKPOINT_FORMAT,
+            "munchables_version": __version__,
             "position": position,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -212,23 +207,29 @@ class Trainer:
         if not self.checkpoint_path.exists():
             log.info("no checkpoint in %s: starting from scratch", self.out)
             return
-        try:
-            self._restore = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-        except Exception as e:  # checkpoints are written atomically, so this is a foreign file
-            raise UserError(
-                f"{self.checkpoint_path}: cannot read the checkpoint ({e.__class__.__name__}); "
-                "remove it to start again, or resume from another --out"
-            ) from None
+        what, fix = "training checkpoint", "remove it to start again, or resume from another --out"
+        state = load_torch(self.checkpoint_path, what, fix)  # weights_only: a checkpoint runs no code
+        if isinstance(state, dict) and "format" not in state:
+            state["format"] = 1  # checkpoints of munchables 0.1.0 had no format field
+        check_format(state, self.checkpoint_path, what, "format", CHECKPOINT_FORMAT)
+        require_fields(state, self.checkpoint_path, what, ("position", "model", "optimizer", "rule", "history", "torch_rng"))
+        self._restore = state
         self.history = list(self._restore["history"])
         self._done = {(r["stage"], r["epoch"]): r for r in self.history if r["event"] == "epoch"}
         log.info("resuming after stage %d epoch %d", *self._restore["position"])
 
     def _apply_restore(self) -> None:
         state, self._restore = self._restore, None
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(
+                f"{self.checkpoint_path}: the checkpoint is of another model ({str(e).splitlines()[0][:200]}); "
+                "resume with the flags it was trained with, or use a new --out"
+            ) from None
         self.rule = PlateauRule(**state["rule"])
         self._set_lr(self.rule.lr)
         torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

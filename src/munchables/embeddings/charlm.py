@@ -28,7 +28,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .. import __version__
+from ..checks import finite
 from ..errors import UserError
+from ..files import out_file
+from ..serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
 
@@ -118,23 +122,27 @@ class CharLM(nn.Module):
     def load(cls, path: str | Path, role: str = "character language model") -> "CharLM":
         """A trained model from a file `munch charlm` wrote; its training state is left aside."""
         state = read_state(path, role)
-        model = cls.from_spec(state["spec"])
-        model.load_state_dict(state["model"])
+        try:
+            model = cls.from_spec(state["spec"])
+            model.load_state_dict(state["model"])
+        except (TypeError, KeyError, RuntimeError) as e:
+            raise UserError(f"{path}: a damaged {role}: its weights do not fit its settings "
+                            f"({str(e).splitlines()[0][:200]})") from None
         model.eval()
         return model
 
 
 def read_state(path: str | Path, role: str = "character language model") -> dict:
+    """The contents of a file `munch charlm` wrote, read without running code (serialization.py)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {role} file not found; train one with `munch charlm --text FILE "
                         f"--direction forward|backward --out {path}`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise UserError(f"{path}: cannot read the {role} ({e.__class__.__name__}: {e})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    state = load_torch(path, role)
+    if not isinstance(state, dict) or not str(state.get("format", "")).startswith(FORMAT.rsplit("-", 1)[0] + "-"):
         raise UserError(f"{path}: not a character language model written by `munch charlm`")
+    check_format(state, path, role, "format", int(FORMAT.rsplit("-", 1)[1]))
+    require_fields(state, path, role, ("spec", "model"))
     return state
 
 
@@ -196,6 +204,10 @@ class CharLMTrainer:
         from ..text import read_lines
 
         t = self.training
+        finite(lr=t.lr, held_out=t.held_out, max_minutes=t.max_minutes, clip=t.clip,
+               checkpoint_minutes=t.checkpoint_minutes)
+        if t.max_minutes is not None and t.max_minutes <= 0:
+            raise UserError(f"--max-minutes must be positive; got {t.max_minutes}")
         if t.epochs < 1 or t.batch_size < 1 or t.bptt < 1 or t.lr <= 0 or not 0 < t.held_out < 1:
             raise UserError("--epochs, --batch-size and --bptt must be at least 1, --lr positive and "
                             "--held-out between 0 and 1")
@@ -203,6 +215,7 @@ class CharLMTrainer:
             raise UserError(f"unknown --direction {self.config.direction!r}; choose one of {', '.join(DIRECTIONS)}")
         if self.config.hidden < 1:
             raise UserError("--hidden must be at least 1")
+        out_file(self.out)  # a directory, a broken link or an unwritable place: one line, before any work
         train_text, held_text = split_text(read_lines(self.text_path), t.held_out)
         stat = self.text_path.stat()
         self.source = {"path": str(self.text_path), "bytes": stat.st_size}
@@ -231,6 +244,7 @@ class CharLMTrainer:
         if not self.resume:
             raise UserError(f"{self.out} exists; use --resume to continue its training, or another --out")
         state = read_state(self.out)
+        require_fields(state, self.out, "character language model checkpoint", ("training", "source", "optimizer", "progress"))
         layout = ("batch_size", "bptt", "held_out", "seed")  # what the streams and their order depend on
         before = {k: state["training"][k] for k in layout}
         if before != {k: getattr(self.training, k) for k in layout}:
@@ -303,9 +317,11 @@ class CharLMTrainer:
                 bar.close()
                 return True
             if now - last_save >= t.checkpoint_minutes * 60:
+                self._check_finite(total, partial=True)  # never checkpoint weights a non-finite loss made
                 self._save()
                 last_save = now
         bar.close()
+        self._check_finite(total)
         seconds = time.perf_counter() - t0
         windows_run = len(starts) - first
         bpc = bits_per_char(self.model, self.held_data, t.bptt, self.device)
@@ -325,16 +341,24 @@ class CharLMTrainer:
         self._save()
         return False
 
+    def _check_finite(self, total: torch.Tensor, partial: bool = False) -> None:
+        """Stop, keeping the last checkpoint, when the summed loss of this epoch is NaN or infinite."""
+        if not math.isfinite(total.item()):
+            raise UserError(f"{self.out}: the training loss became {total.item()} in epoch {self.epoch + 1}"
+                            f"{' (window ' + str(self.position) + ')' if partial else ''}; training stopped and the "
+                            "last checkpoint in that file (if any) is kept; try a lower --lr")
+
     def _tick(self) -> float:
         """Training seconds so far, this run's included."""
         self.elapsed = self._elapsed_before + time.perf_counter() - self._started
         return self.elapsed
 
     def _save(self) -> None:
-        from ..trainer import atomic_write
+        from ..files import atomic_write
 
         state = {
             "format": FORMAT,
+            "munchables_version": __version__,
             "spec": self.model.spec(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),

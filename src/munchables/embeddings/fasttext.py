@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import out_file
 
 log = logging.getLogger("munchables")
 
@@ -59,6 +60,7 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         raise UserError(f"--out {out}: name the file .bin (fastText's binary format keeps the sub-word vectors)")
     if config.dim < 1 or config.epochs < 1 or config.min_count < 1 or config.buckets < 1 or not 1 <= config.min_n <= config.max_n:
         raise UserError("--dim, --epochs, --min-count and --buckets must be at least 1, and 1 <= min_n <= max_n")
+    out_file(out)  # before the training: a directory or unwritable place in one line
     n_lines = len(read_lines(text))  # checks the file: present, UTF-8, not empty
     started = time.perf_counter()
     model = FastText(
@@ -71,8 +73,7 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
     if not model.wv.index_to_key:
         raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
     model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from ..trainer import atomic_write
+    from ..files import atomic_write
 
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
     result = {"out": str(out), "sentences": n_lines, "words": len(model.wv.index_to_key),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..batching import Collator, Item, ShuffledPass
+from ..checks import threads as check_threads
 from ..corpus import default_data_dir, load_corpus
 from ..model import ModelConfig
 from ..pipeline import RunOptions, build_model
@@ -43,7 +44,7 @@ def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
 
 
 def run(args) -> list[dict]:
-    if args.threads:
+    if check_threads(args.threads):
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), args.sentences)

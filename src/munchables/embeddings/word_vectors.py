@@ -14,21 +14,37 @@ import numpy as np
 from ..errors import UserError
 
 
-def load_vectors(path: str | Path):
-    """A gensim `KeyedVectors` (or `FastTextKeyedVectors`) for the file, by its format."""
+PICKLE_SUFFIXES = (".kv", ".model")  # gensim's own formats: Python pickles
+
+
+def load_vectors(path: str | Path, trust: bool = False):
+    """A gensim `KeyedVectors` (or `FastTextKeyedVectors`) for the file, by its format.
+
+    word2vec text and binary and fastText .vec and .bin are read as data (gensim parses them
+    with struct and numpy; nothing is unpickled). gensim's own .kv and .model files are Python
+    pickles, and unpickling runs whatever code the file holds: they are read only with
+    `trust=True` (`--trust`), for files the user made or trusts.
+    """
     from gensim.models import KeyedVectors
     from gensim.models.fasttext import load_facebook_vectors
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: word-vector file not found; expected word2vec text/binary or fastText .vec/.bin")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; expected a word-vector file (word2vec text/binary or fastText .vec/.bin)")
+    if path.suffix in PICKLE_SUFFIXES and not trust:
+        raise UserError(
+            f"{path}: a gensim {path.suffix} file is a Python pickle, and loading it runs any code it holds; "
+            "refused. Use word2vec text/binary or fastText .vec/.bin instead, or add --trust if you made this "
+            "file yourself or trust where it came from")
     try:
         if path.suffix == ".bin":
             try:
                 return load_facebook_vectors(str(path))  # fastText binary: sub-word vectors
             except Exception:
                 return KeyedVectors.load_word2vec_format(str(path), binary=True)
-        if path.suffix in (".kv", ".model"):
+        if path.suffix in PICKLE_SUFFIXES:  # trusted: see the docstring
             return KeyedVectors.load(str(path))
         return KeyedVectors.load_word2vec_format(str(path), binary=False)
     except UserError:
@@ -36,7 +52,7 @@ def load_vectors(path: str | Path):
     except Exception as e:
         raise UserError(
             f"{path}: cannot read word vectors ({e.__class__.__name__}: {e}); expected word2vec text "
-            "(first line 'COUNT DIM'), word2vec binary, fastText .vec or .bin, or a gensim .kv file"
+            "(first line 'COUNT DIM'), word2vec binary, fastText .vec or .bin (or, with --trust, a gensim .kv file)"
         ) from None
 
 

@@ -13,14 +13,17 @@ def reproduce_command(store_path: str | Path, runs_dir: str | Path, engine: str 
                       device: str = "auto", data_dir: str | None = None, ray_init: dict | None = None,
                       **protocol_options):
     """Build the protocol, open the store and the engine, run what is missing; the Summary."""
-    from .engines import make_engine
+    from ..files import ensure_dir
+    from .engines import make_engine, validate_trials
     from .protocol import make_protocol, reproduce
     from .store import Store
 
     protocol = make_protocol(data_dir=data_dir, **protocol_options)
-    runner = make_engine(engine, jobs, ray_address, gpus_per_trial, cpus_per_trial, ray_init)
-    try:
-        with Store(store_path) as store:
+    validate_trials(protocol, Path(runs_dir), data_dir, device)  # every setting, before any worker starts
+    ensure_dir(runs_dir, "--runs-dir", create=False)
+    with Store(store_path) as store:
+        runner = make_engine(engine, jobs, ray_address, gpus_per_trial, cpus_per_trial, ray_init)
+        try:
             return reproduce(protocol, store, runner, Path(runs_dir), data_dir, device)
-    finally:
-        runner.close()
+        finally:
+            runner.close()

@@ -28,12 +28,31 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
     return RunOptions(
         target=trial["target"], out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]],
         aux=list(trial["aux"]) or None, aux_order="given", data_dir=data_dir,
-        train_limit=trial["train_limit"], device=device, resume=True, progress=False,
-        train_on_dev=trial["phase"] == "final",
+        train_limit=trial["train_limit"], aux_whole=trial.get("aux_whole", False), device=device, resume=True,
+        progress=False, train_on_dev=trial["phase"] == "final" and trial.get("final_on_dev", True),
         train=TrainConfig(lr=trial["lr"], batch_size=trial["batch_size"], max_epochs=trial["max_epochs"],
-                          seed=trial["seed"]),
-        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"]),
+                          seed=trial["seed"], loss_reduction=trial.get("loss_reduction", "mean")),
+        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"], word_vectors=trial.get("word_vectors")),
     )
+
+
+def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
+    """Check the options of every trial the protocol can run (each method, setting and phase) as
+    pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
+    from ..pipeline import validate
+    from ..predict import pick_device
+    from .protocol import BASE_METHOD
+
+    pick_device(device)
+    for method in protocol.methods:
+        for setting in protocol.grid:
+            for phase in ("dev", "final"):
+                trial = protocol.trial(protocol.targets[0], method, [], setting, phase)
+                payload = asdict(trial) | {"key": trial.key}
+                options = trial_options(payload, runs_dir, data_dir, device)
+                if BASE_METHOD[method] != "single-task":
+                    options.aux = [c for c in protocol.corpora if c != trial.target][:1]
+                validate(options)
 
 
 def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | None = None) -> dict:

@@ -25,7 +25,7 @@ import json
 import logging
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .. import corpus as corpora_mod
@@ -53,20 +53,32 @@ class Preset:
     grid: str  # the default grid: paper (4 settings) or fixed (--lr, --batch-size)
     lr: float = 0.1  # the fixed grid's setting
     batch_size: int = 32
+    aux_whole: bool = False  # train_limit cuts the target only; auxiliary corpora stay whole
+    final_on_dev: bool = True  # final models train on train + dev (section 4.1); False: on train only
+    loss_reduction: str = "mean"  # the update's loss over a batch: mean | sum (README, Training)
 
 
 PRESETS = {
     # The whole protocol on a 2-core CPU in under an hour: 500 training sentences per corpus,
-    # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16).
+    # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16). A smoke test.
     "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),
     # The paper: full corpora, the convergence rule uncapped, BiLSTM 256, the 2 x 2 grid.
     "paper": Preset(max_epochs=None, train_limit=None, hidden=256, word_dim=100, grid="paper"),
+    # Converged comparisons on a 2-core CPU (docs/results.md): the low-resource setting, the
+    # target's first 1,000 training sentences and the auxiliary corpora whole; dev and test whole.
+    # The paper's model (BiLSTM 256) at one setting, every stage capped at 40 epochs, past the
+    # dev plateau of the logged curves. One setting, so there is nothing to select on dev: final
+    # models train on train only and dev F1 stays an honest held-out figure (curves, single-aux
+    # selection). Use with --word-vectors (fastText trained by `munch vectors`).
+    "lowres-cpu": Preset(max_epochs=40, train_limit=1000, hidden=256, word_dim=100, grid="fixed", lr=0.1,
+                         batch_size=32, aux_whole=True, final_on_dev=False, loss_reduction="sum"),
 }
+LOSS_REDUCTIONS = ("mean", "sum")
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One call of pipeline.train: everything in it goes into its key."""
+    """One call of pipeline.train: everything it depends on goes into its key."""
 
     target: str
     method: str  # one of METHODS
@@ -80,6 +92,13 @@ class Trial:
     train_limit: int | None
     hidden: int
     word_dim: int
+    # Fields added later: in the key only when they differ from their default, so the trials of
+    # stores written before them keep their keys.
+    loss_reduction: str = "mean"
+    aux_whole: bool = False
+    final_on_dev: bool = True  # a final trial trains on train + dev
+    vectors_sha256: str | None = None  # the word vectors' content: a moved file is the same trial
+    word_vectors: str | None = field(default=None, compare=False, metadata={"key": False})  # their path
 
     @property
     def setting(self) -> tuple[int, float]:
@@ -87,7 +106,21 @@ class Trial:
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha1(json.dumps(key_fields(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def train_on_dev(self) -> bool:
+        return self.phase == "final" and self.final_on_dev
+
+
+_ORIGINAL = ("target", "method", "aux", "lr", "batch_size", "seed", "phase", "preset", "max_epochs",
+             "train_limit", "hidden", "word_dim")
+
+
+def key_fields(trial: Trial) -> dict:
+    """What the key hashes: the original fields always, later ones when not at their default."""
+    return {f.name: getattr(trial, f.name) for f in fields(trial)
+            if f.metadata.get("key", True) and (f.name in _ORIGINAL or getattr(trial, f.name) != f.default)}
 
 
 @dataclass
@@ -102,24 +135,37 @@ class Protocol:
     preset_name: str
     preset: Preset
     seeds: int = 1
+    aux_pool: list[str] | None = None  # the auxiliary corpora of every target; None: every other corpus
+    word_vectors: str | None = None  # path of the word vectors every trial starts from
+    vectors_sha256: str | None = None
 
     def trial(self, target, method, aux, setting, phase, seed=1) -> Trial:
         p = self.preset
         return Trial(target, method, tuple(aux), setting[1], setting[0], seed, phase, self.preset_name,
-                     p.max_epochs, p.train_limit, p.hidden, p.word_dim)
+                     p.max_epochs, p.train_limit, p.hidden, p.word_dim, p.loss_reduction, p.aux_whole,
+                     p.final_on_dev, self.vectors_sha256, self.word_vectors)
 
     def aux_of(self, target: str) -> list[str]:
-        return [c for c in self.corpora if c != target]
+        return [c for c in (self.aux_pool or self.corpora) if c != target]
+
+    @property
+    def selects_on_dev(self) -> bool:
+        """False when there is nothing to select (one setting, finals on train only): no dev phase."""
+        return len(self.grid) > 1 or self.preset.final_on_dev
 
 
 def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1, data_dir=None,
-                  lr=None, batch_size=None, max_epochs=None, train_limit=None, hidden=None) -> Protocol:
+                  lr=None, batch_size=None, max_epochs=None, train_limit=None, hidden=None,
+                  loss_reduction=None, aux=None, word_vectors=None) -> Protocol:
     """Validate the options once, with the fix in every message."""
     if preset not in PRESETS:
         raise UserError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if loss_reduction is not None and loss_reduction not in LOSS_REDUCTIONS:
+        raise UserError(f"unknown --loss-reduction {loss_reduction!r}; choose one of {', '.join(LOSS_REDUCTIONS)}")
     p = PRESETS[preset]
     overrides = {k: v for k, v in dict(max_epochs=max_epochs, train_limit=train_limit, hidden=hidden,
-                                         lr=lr, batch_size=batch_size).items() if v is not None}
+                                         lr=lr, batch_size=batch_size, loss_reduction=loss_reduction).items()
+                 if v is not None and v != getattr(p, k)}
     name = preset if not overrides else f"{preset}+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     p = Preset(**(asdict(p) | overrides))
     grid = grid or p.grid
@@ -136,11 +182,26 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     if len(found) < 2:
         raise UserError(f"reproduce needs at least two corpora; found {found or 'none'} (use --data-dir)")
     targets = targets or found
-    missing = [t for t in targets if t not in found]
+    missing = [t for t in [*targets, *(aux or [])] if t not in found]
     if missing:
-        raise UserError(f"target(s) {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
+        raise UserError(f"corpus {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
     families = {c: corpora_mod.corpus_family(c) for c in found}
-    return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds)
+    sha = None
+    if word_vectors is not None:
+        if not Path(word_vectors).is_file():
+            raise UserError(f"--word-vectors {word_vectors}: no such file (make one with `munch vectors`)")
+        sha = file_sha256(Path(word_vectors))
+        word_vectors = str(Path(word_vectors).resolve())
+    return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds,
+                    list(aux) if aux else None, word_vectors, sha)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -155,25 +216,16 @@ def best(candidates: dict) -> object:
     return max(candidates, key=lambda k: (candidates[k], -list(candidates).index(k)))
 
 
-def _index(done: list[dict]) -> dict:
-    return {(t["target"], t["method"], tuple(t["aux"]), t["batch_size"], t["lr"], t["seed"], t["phase"], t["preset"]): t
-            for t in done}
-
-
 def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
     """(trials that can run now and are not done, whether other trials still wait for inputs)."""
-    index, keys = _index(done), {t["key"] for t in done}
+    index = {t["key"]: t for t in done}
     ready: list[Trial] = []
     waiting = False
 
-    def get(trial: Trial) -> dict | None:
-        return index.get((trial.target, trial.method, trial.aux, trial.batch_size, trial.lr, trial.seed,
-                          trial.phase, trial.preset))
-
     def want(trial: Trial) -> dict | None:
         """The finished trial, or None after putting it on the ready list."""
-        row = get(trial)
-        if row is None and trial.key not in keys and trial not in ready:
+        row = index.get(trial.key)
+        if row is None and trial not in ready:
             ready.append(trial)
         return row
 
@@ -182,13 +234,16 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
             want(protocol.trial(target, method, aux, setting, "final", seed))
 
     P = protocol
-    anchor = P.corpora[0]
-    if "multi-task" in P.methods:  # one model per setting over every corpus, for every target
-        dev = {s: want(P.trial(anchor, "multi-task", P.aux_of(anchor), s, "dev")) for s in P.grid}
+    union = [c for c in P.corpora if c in P.targets or c in (P.aux_pool or P.corpora)]  # multi-task's corpora
+    anchor, rest = union[0], union[1:]
+    if "multi-task" in P.methods and not P.selects_on_dev:
+        finals(anchor, "multi-task", rest, P.grid[0])
+    elif "multi-task" in P.methods:  # one model per setting over every corpus, for every target
+        dev = {s: want(P.trial(anchor, "multi-task", rest, s, "dev")) for s in P.grid}
         if all(dev.values()):
             for target in P.targets:
                 chosen = best({s: dev_f1(row, target) for s, row in dev.items()})
-                finals(anchor, "multi-task", P.aux_of(anchor), chosen)
+                finals(anchor, "multi-task", rest, chosen)
         else:
             waiting = True
     for target in P.targets:
@@ -216,6 +271,11 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
                     orders[s] = sorted_order({a: dev_f1(candidates[(s, a)], target) for a in aux})
                 else:
                     orders[s] = shuffled if method in ("iter", "stack") else (aux if method == "conc" else [])
+            if not P.selects_on_dev:  # one setting, finals on train only: the final models are all
+                for s in orders:
+                    finals(target, method, orders[s], s)
+                waiting = waiting or len(orders) < len(P.grid)
+                continue
             dev = {s: want(P.trial(target, method, orders[s], s, "dev")) for s in orders}
             if len(dev) < len(P.grid) or not all(dev.values()):
                 waiting = True

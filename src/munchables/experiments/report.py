@@ -23,7 +23,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import Score
-from . import paper
+from ..files import ensure_dir
+from . import paper, stats
 from .protocol import METHODS, best
 from .store import Store
 
@@ -35,9 +36,7 @@ TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
 def load(store_path, preset: str | None = None) -> list[dict]:
-    if not Path(store_path).exists():
-        raise UserError(f"{store_path}: no results store; run `munch reproduce --store {store_path}` first")
-    with Store(store_path) as store:
+    with Store(store_path, readonly=True) as store:
         trials = store.trials()
     presets = sorted({t["preset"] for t in trials})
     if preset is not None:
@@ -49,8 +48,19 @@ def load(store_path, preset: str | None = None) -> list[dict]:
     return trials
 
 
+def load_counts(store_path) -> dict:
+    """Per-sentence counts {(trial key, corpus, split): [[tp, fp, fn], ...]} for the bootstrap."""
+    with Store(store_path, readonly=True) as store:
+        return store.sentence_counts()
+
+
 def _f1(t: dict, corpus: str, split: str) -> float:
     return t["scores"][(corpus, split)]["f1"]
+
+
+def on_train(t: dict) -> bool:
+    """Trained on train alone, so its dev F1 is held out: dev trials, and finals of lowres-cpu-like presets."""
+    return t["phase"] == "dev" or not t["config"].get("final_on_dev", True)
 
 
 def targets_of(trials: list[dict]) -> list[str]:
@@ -62,18 +72,23 @@ def targets_of(trials: list[dict]) -> list[str]:
 
 def final_scores(trials: list[dict], method: str, target: str) -> list[Score]:
     """Test counts of the final models (one per seed) of `method` for `target`."""
+    scores = [t["scores"].get((target, "test")) for t in final_trials(trials, method, target)]
+    return [Score(s["tp"], s["fp"], s["fn"]) for s in scores if s]
+
+
+def final_trials(trials: list[dict], method: str, target: str) -> list[dict]:
+    """The final models (one per seed, in seed order) of `method` for `target`."""
     if method == "multi-task":  # one model serves every target: the one at this target's best setting
         dev = {(t["batch_size"], t["lr"]): t for t in trials
                if t["method"] == "multi-task" and t["phase"] == "dev" and (target, "dev") in t["scores"]}
-        if not dev:
-            return []
-        bs, lr = best({s: _f1(t, target, "dev") for s, t in dev.items()})
-        chosen = [t for t in trials if t["method"] == method and t["phase"] == "final"
-                  and (t["batch_size"], t["lr"]) == (bs, lr)]
+        finals = [t for t in trials if t["method"] == method and t["phase"] == "final"]
+        if dev:
+            bs, lr = best({s: _f1(t, target, "dev") for s, t in dev.items()})
+            finals = [t for t in finals if (t["batch_size"], t["lr"]) == (bs, lr)]
+        chosen = finals if dev or len({(t["batch_size"], t["lr"]) for t in finals}) == 1 else []
     else:
         chosen = [t for t in trials if t["method"] == method and t["phase"] == "final" and t["target"] == target]
-    scores = [t["scores"].get((target, "test")) for t in sorted(chosen, key=lambda t: t["seed"])]
-    return [Score(s["tp"], s["fp"], s["fn"]) for s in scores if s]
+    return sorted(chosen, key=lambda t: t["seed"])
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -131,8 +146,9 @@ def table3(trials: list[dict], target: str) -> tuple[list[tuple[int, float]], di
 def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict[str, dict[str, float]]]:
     """{target: {aux: best single-aux dev F1 - best single-task dev F1}} in points."""
     def best_dev(method, target, aux=None):
-        values = [_f1(t, target, "dev") for t in trials if t["phase"] == "dev" and t["method"] == method
-                  and t["target"] == target and (aux is None or t["aux"] == [aux])]
+        values = [_f1(t, target, "dev") for t in trials if on_train(t) and t["method"] == method
+                  and t["target"] == target and (aux is None or t["aux"] == [aux])
+                  and (t["phase"] == "dev" or t["seed"] == 1)]
         return max(values) if values else None
 
     matrix, auxes = {}, set()
@@ -147,12 +163,87 @@ def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict
     return columns, matrix
 
 
+def significance(trials: list[dict], counts: dict, targets, methods, baseline: str = "single-task") -> list[dict]:
+    """Each method against `baseline` per target: test F1 over seeds, per-seed paired differences,
+    and the paired bootstrap over test sentences (stats.paired_bootstrap) where the store has
+    per-sentence counts. F1 and differences in points."""
+    rows = []
+    for target in targets:
+        base = {t["seed"]: t for t in final_trials(trials, baseline, target) if (target, "test") in t["scores"]}
+        for method in methods:
+            runs = {t["seed"]: t for t in final_trials(trials, method, target) if (target, "test") in t["scores"]}
+            seeds = sorted(set(base) & set(runs))
+            if method == baseline or not seeds:
+                continue
+            ours = [100 * _f1(runs[k], target, "test") for k in seeds]
+            theirs = [100 * _f1(base[k], target, "test") for k in seeds]
+            row = {"target": target, "method": method, "seeds": len(seeds),
+                   "f1": statistics.mean(ours), "std": _mean_std(ours)[1],
+                   "baseline_f1": statistics.mean(theirs), "baseline_std": _mean_std(theirs)[1],
+                   "per_seed": [a - b for a, b in zip(ours, theirs)], "delta": statistics.mean(ours) - statistics.mean(theirs),
+                   "low": None, "high": None, "p": None, "within_noise": None}
+            a = [counts.get((runs[k]["key"], target, "test")) for k in seeds]
+            b = [counts.get((base[k]["key"], target, "test")) for k in seeds]
+            if all(x is not None for x in a + b):
+                c = stats.paired_bootstrap(a, b)
+                row |= {"low": 100 * c.low, "high": 100 * c.high, "p": c.p, "within_noise": c.within_noise}
+            rows.append(row)
+    return rows
+
+
+def preset_comparison(trials: list[dict], other: list[dict], counts: dict, targets) -> list[dict]:
+    """The final models of two presets (e.g. two loss reductions) paired by target, method and seed,
+    on dev (when both trained on train alone) and on test, with the paired bootstrap. Points."""
+    rows = []
+    for target in targets:
+        for method in METHODS:
+            a = {t["seed"]: t for t in final_trials(trials, method, target)}
+            b = {t["seed"]: t for t in final_trials(other, method, target)}
+            seeds = sorted(set(a) & set(b))
+            for split in ("dev", "test"):
+                if not seeds or (split == "dev" and not all(on_train(x[k]) for x in (a, b) for k in seeds)):
+                    continue
+                ca = [counts.get((a[k]["key"], target, split)) for k in seeds]
+                cb = [counts.get((b[k]["key"], target, split)) for k in seeds]
+                if any(c is None for c in ca + cb):
+                    continue
+                c = stats.paired_bootstrap(ca, cb)
+                per_seed = [100 * (_f1(a[k], target, split) - _f1(b[k], target, split)) for k in seeds]
+                rows.append({"target": target, "method": method, "split": split, "seeds": len(seeds),
+                             "a": 100 * c.a, "b": 100 * c.b, "delta": 100 * c.delta, "low": 100 * c.low,
+                             "high": 100 * c.high, "p": c.p, "within_noise": c.within_noise,
+                             "per_seed": " ".join(f"{d:+.2f}" for d in per_seed)})
+    return rows
+
+
+def gain_intervals(trials: list[dict], counts: dict, targets) -> dict[str, dict[str, dict]]:
+    """{target: {aux: single-aux minus single-task dev F1, with its 95% bootstrap interval}} in points.
+
+    Both trained on train alone with the same seed(s), at the same setting; the interval comes
+    from resampling dev sentences (stats.paired_bootstrap)."""
+    out: dict[str, dict[str, dict]] = {}
+    for target in targets:
+        def runs(method, aux=None):
+            return {(t["seed"], t["batch_size"], t["lr"]): counts[(t["key"], target, "dev")] for t in trials
+                    if on_train(t) and t["method"] == method and t["target"] == target
+                    and (aux is None or t["aux"] == [aux]) and (t["key"], target, "dev") in counts}
+        base = runs("single-task")
+        for aux in sorted({t["aux"][0] for t in trials if t["method"] == "single-aux" and t["target"] == target}):
+            cand = runs("single-aux", aux)
+            common = sorted(set(base) & set(cand))
+            if common:
+                c = stats.paired_bootstrap([cand[k] for k in common], [base[k] for k in common])
+                out.setdefault(target, {})[aux] = {"gain": 100 * c.delta, "low": 100 * c.low, "high": 100 * c.high,
+                                                   "p": c.p, "runs": len(common)}
+    return out
+
+
 def curves(trials: list[dict], target: str) -> dict[str, list[float]]:
     """Dev F1 (%) after every epoch (stages one after another) of each method's chosen dev trial."""
     out = {}
     for method in METHODS:
-        dev = [t for t in trials if t["phase"] == "dev" and t["method"] == method and t["target"] == target
-               and (target, "dev") in t["scores"]]
+        dev = [t for t in trials if on_train(t) and t["method"] == method and t["target"] == target
+               and (target, "dev") in t["scores"] and (t["phase"] == "dev" or t["seed"] == 1)]
         if not dev:
             continue
         chosen = max(dev, key=lambda t: _f1(t, target, "dev"))
@@ -161,6 +252,32 @@ def curves(trials: list[dict], target: str) -> dict[str, list[float]]:
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+def _markdown_significance(rows: list[dict], baseline: str = "single-task") -> list[str]:
+    if not rows:
+        return [f"(needs final models of {baseline} and another method with the same seeds)"]
+    md = [f"| target | method | test F1 | {baseline} | per-seed difference | mean difference | 95% interval | p | reading |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sd = lambda x: f" ± {x:.2f}" if x is not None else ""  # noqa: E731
+        if r["low"] is None:
+            interval, p, reading = "–", "–", "no per-sentence counts"
+        else:
+            interval, p = f"[{r['low']:+.2f}, {r['high']:+.2f}]", f"{r['p']:.3f}"
+            reading = "within noise" if r["within_noise"] else ("better" if r["delta"] > 0 else "worse")
+        md.append(f"| {r['target']} | {r['method']} | {r['f1']:.2f}{sd(r['std'])} ({r['seeds']}) | "
+                  f"{r['baseline_f1']:.2f}{sd(r['baseline_std'])} | "
+                  + ", ".join(f"{d:+.2f}" for d in r["per_seed"]) + f" | {r['delta']:+.2f} | {interval} | {p} | {reading} |")
+    return md
+
+
+def _markdown_gain_intervals(intervals: dict, columns: list[str]) -> list[str]:
+    md = ["| target | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for target, row in intervals.items():
+        cells = [f"{row[a]['gain']:+.2f} [{row[a]['low']:+.2f}, {row[a]['high']:+.2f}]" if a in row else "" for a in columns]
+        md.append(f"| {target} | " + " | ".join(cells) + " |")
+    return md
 
 
 def _fmt(x, digits=2) -> str:
@@ -192,7 +309,8 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns, curve_data, curve_target) -> list[str]:
+def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns, curve_data, curve_target,
+           intervals: dict | None = None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,7 +349,9 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
         for i in range(len(rows)):
             for j in range(len(gain_columns)):
                 if np.isfinite(data[i, j]):
-                    ax.text(j, i, f"{data[i, j]:+.1f}", ha="center", va="center", fontsize=8)
+                    ci = (intervals or {}).get(rows[i], {}).get(gain_columns[j])
+                    label = f"{data[i, j]:+.1f}" + (f"\n[{ci['low']:+.1f}, {ci['high']:+.1f}]" if ci else "")
+                    ax.text(j, i, label, ha="center", va="center", fontsize=8)
         fig.colorbar(image, ax=ax, label="single-aux dev F1 − single-task dev F1 (points)")
         ax.set_title("Which corpus helps which")
         fig.tight_layout()
@@ -256,11 +376,13 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
 
 
 def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
-                 preset: str | None = None) -> Path:
-    """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md."""
+                 preset: str | None = None, compare_preset: str | None = None) -> Path:
+    """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md.
+
+    With `compare_preset`, also a section comparing this preset's final models with that one's."""
     trials = load(store_path, preset)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    other = load(store_path, compare_preset) if compare_preset else []
+    out = ensure_dir(out, "--out")  # an existing file, a broken link, a read-only parent: one line
     targets = targets_of(trials)
     methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
     methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in trials)]
@@ -280,8 +402,13 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
     curve_data = curves(trials, curve_target) if curve_target else {}
     _write_csv(out / "dev_curves.csv", [{"method": m, "epoch": i + 1, "dev_f1": y}
                                         for m, ys in curve_data.items() for i, y in enumerate(ys)])
+    counts = load_counts(store_path)
+    signif = significance(trials, counts, targets, [m for m in METHODS if m != "single-task"])
+    _write_csv(out / "significance.csv", [r | {"per_seed": " ".join(f"{d:+.4f}" for d in r["per_seed"])} for r in signif])
+    intervals = gain_intervals(trials, counts, targets)
+    _write_csv(out / "gain_intervals.csv", [{"target": t, "aux": a, **v} for t, row in intervals.items() for a, v in row.items()])
     plots = _plots(out, table2 + table4, methods2 + [m for m in methods4 if m not in methods2], targets, gains,
-                   gain_columns, curve_data, curve_target)
+                   gain_columns, curve_data, curve_target, intervals)
 
     presets = sorted({t["preset"] for t in trials})
     commits = sorted({t["git_commit"] for t in trials})
@@ -335,6 +462,25 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
         md += ["", "![gain heat map](gain_heatmap.png)"]
     else:
         md.append("(needs single-task and single-aux dev trials)")
+    if intervals:
+        md += ["", "With its 95% interval from a paired bootstrap over dev sentences (single-aux and single-task "
+                   "trained on train alone, the same seeds and setting):", "", *_markdown_gain_intervals(intervals, gain_columns)]
+    md += ["", "## Is it more than noise? Each method against single-task", "",
+           f"Test F1 (%) as mean ± standard deviation over seeds (number of seeds); the difference per seed "
+           f"(paired by seed); the paired bootstrap over test sentences ({stats.RESAMPLES} resamples, the "
+           "difference of the seed-averaged F1): its 95% interval and two-sided p-value. "
+           "\"Within noise\": the interval contains 0.", "", *_markdown_significance(signif)]
+    if compare_preset:
+        rows = preset_comparison(trials, other, counts, targets)
+        _write_csv(out / "preset_comparison.csv", rows)
+        md += ["", f"## {', '.join(presets)} (A) against {compare_preset} (B)", "",
+               "Final models paired by target, method and seed; F1 (%) as the mean over seeds; the paired "
+               "bootstrap over the split's sentences.", "",
+               "| target | method | split | seeds | A | B | per-seed A − B | A − B | 95% interval | p | reading |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
+        md += [f"| {r['target']} | {r['method']} | {r['split']} | {r['seeds']} | {r['a']:.2f} | {r['b']:.2f} | "
+               f"{r['per_seed']} | {r['delta']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] | {r['p']:.3f} | "
+               f"{'within noise' if r['within_noise'] else ('A better' if r['delta'] > 0 else 'B better')} |" for r in rows]
     md += ["", "## Plots", "", "![test F1 per target and method](test_f1_bars.png)", ""]
     if "dev_curves.png" in plots:
         md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]

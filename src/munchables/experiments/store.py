@@ -3,8 +3,9 @@
 `trials` holds one row per finished trial: what it was (target, method, auxiliary corpora in
 order, hyper-parameters, seed, phase, preset), how it went (epochs, wall time, device, the dev F1
 curve) and the git commit. `scores` holds its per-corpus, per-split counts (tp, fp, fn) and the
-rates derived from them; multi-task trials have a score row for every corpus. The view `results`
-joins the two.
+rates derived from them; multi-task trials have a score row for every corpus. `sentence_scores`
+holds the same counts per sentence (for the report's paired bootstrap). The view `results` joins
+trials and scores.
 
 A trial and its scores are written in one transaction by the driver only, after the trial's
 metrics.json exists, so a run killed at any moment leaves either the whole trial or nothing.
@@ -15,6 +16,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+
+from ..errors import UserError
+from ..files import ensure_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -43,6 +47,13 @@ CREATE TABLE IF NOT EXISTS scores (
     precision REAL NOT NULL, recall REAL NOT NULL, f1 REAL NOT NULL,
     PRIMARY KEY (key, corpus, split)
 );
+CREATE TABLE IF NOT EXISTS sentence_scores (
+    key TEXT NOT NULL REFERENCES trials(key),
+    corpus TEXT NOT NULL,
+    split TEXT NOT NULL,
+    counts TEXT NOT NULL,         -- JSON [[tp, fp, fn], ...], one per sentence of the split, in order
+    PRIMARY KEY (key, corpus, split)
+);
 CREATE VIEW IF NOT EXISTS results AS
     SELECT t.key, t.target, t.method, t.aux, t.lr, t.batch_size, t.seed, t.phase, t.preset,
            s.corpus, s.split, s.tp, s.fp, s.fn, s.precision, s.recall, s.f1,
@@ -56,16 +67,68 @@ SCORE_FIELDS = ("key", "corpus", "split", "tp", "fp", "fn", "precision", "recall
 
 
 class Store:
-    """The SQLite results store at `path` (created with its parents when missing)."""
+    """The SQLite results store at `path` (created with its parents when missing).
 
-    def __init__(self, path: str | Path):
+    `readonly` opens an existing store for reading only (`munch report`): SQLite's URI mode=ro,
+    so nothing is created, no table added and the journal mode left as it is.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut too
-        self.db.executescript(SCHEMA)
+        if self.path.is_dir():
+            raise UserError(f"--store {self.path}: is a directory; expected a results store file (SQLite)")
+        if readonly:
+            if not self.path.is_file():
+                raise UserError(f"--store {self.path}: no results store; run `munch reproduce --store {self.path}` first")
+            self.db = self._connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            self._check_tables()
+            return
+        if self.path.exists() and not self._is_store(self.path):
+            raise UserError(f"--store {self.path}: not a munchables results store; give a new file or a store "
+                            "`munch reproduce` wrote")
+        ensure_dir(self.path.parent, "--store", create=True)
+        self.db = self._connect(self.path, timeout=60)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed trial survives a power cut too
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise UserError(f"--store {self.path}: cannot write the results store ({e}); give a writable SQLite file") from None
+
+    def _connect(self, target, **kwargs) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(target, **kwargs)
+        except sqlite3.Error as e:
+            raise UserError(f"--store {self.path}: cannot open the results store ({e})") from None
+        db.row_factory = sqlite3.Row
+        return db
+
+    @staticmethod
+    def _is_store(path: Path) -> bool:
+        """Whether an existing file is a results store (or an empty file, which SQLite makes one)."""
+        if path.stat().st_size == 0:
+            return True
+        try:
+            db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+            try:
+                names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return False
+        return not names or {"trials", "scores"} <= names
+
+    def _check_tables(self) -> None:
+        try:
+            names = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise UserError(f"--store {self.path}: not a results store ({e}); give the file `munch reproduce --store` wrote") from None
+        if not {"trials", "scores"} <= names:
+            self.db.close()
+            raise UserError(f"--store {self.path}: an SQLite file but not a munchables results store (no trials "
+                            "and scores tables); give the file `munch reproduce --store` wrote")
 
     def close(self) -> None:
         self.db.close()
@@ -96,7 +159,19 @@ class Store:
                 f"INSERT INTO scores ({', '.join(SCORE_FIELDS)}) VALUES ({', '.join('?' * len(SCORE_FIELDS))})",
                 [[trial["key"] if k == "key" else s[k] for k in SCORE_FIELDS] for s in scores],
             )
+            self.db.executemany(
+                "INSERT INTO sentence_scores (key, corpus, split, counts) VALUES (?, ?, ?, ?)",
+                [[trial["key"], s["corpus"], s["split"], json.dumps(s["sentences"])] for s in scores if "sentences" in s],
+            )
         return True
+
+    def sentence_counts(self) -> dict[tuple[str, str, str], list[list[int]]]:
+        """{(key, corpus, split): [[tp, fp, fn], ...]} of every trial that has them."""
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "sentence_scores" not in tables:  # a store written before the table existed
+            return {}
+        return {(key, corpus, split): json.loads(counts)
+                for key, corpus, split, counts in self.db.execute("SELECT key, corpus, split, counts FROM sentence_scores")}
 
     def trials(self) -> list[dict]:
         """Every trial with its scores: {..., "aux": [...], "scores": {(corpus, split): {...}}}."""

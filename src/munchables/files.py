@@ -1,0 +1,84 @@
+"""Writing a run's files: atomically, with the modes the user's umask asks for, and checking where.
+
+Torch-free, so that the command line and the report can use it without loading torch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from .errors import UserError
+
+
+def _umask() -> int:
+    """The process's umask (os.umask can only be read by setting it: set it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write through a temporary file in the same directory, then rename: never a torn file.
+
+    mkstemp creates the file 0600 whatever the umask; the finished file gets the mode an
+    ordinary `open(path, "w")` would give it (0666 less the umask), so a shared model stays
+    readable by those the user's umask lets read it.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def out_file(path: str | Path, flag: str = "--out") -> Path:
+    """A file a command is about to write: not a directory, in a directory that exists (made) and is writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; expected a file name")
+    ensure_dir(path.absolute().parent, flag)
+    return path
+
+
+def ensure_dir(path: str | Path, flag: str, create: bool = True) -> Path:
+    """Create the directory `path` (with its parents) for a command's output, or say in one line why not.
+
+    Catches what mkdir would raise as a traceback: a file in the way, a dangling or looping
+    symbolic link, a read-only parent. With `create` False only checks that it could be created
+    (or exists and is writable), so that a run that fails before writing leaves nothing behind.
+    """
+    path = Path(path)
+    for p in (path, *path.absolute().parents):
+        try:
+            if p.is_symlink() and not p.exists():
+                raise UserError(f"{flag} {path}: {p} is a symbolic link to {os.readlink(p)}, which does not exist "
+                                f"or loops; fix the link or give another {flag}")
+            if not p.exists():
+                continue
+        except OSError as e:
+            raise UserError(f"{flag} {path}: cannot look at {p} ({e.strerror}); give another {flag}") from None
+        if not p.is_dir():
+            raise UserError(f"{flag} {path}: {p} is a file; expected a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {path}: {p} is not writable; give a writable {flag}")
+        break
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"{flag} {path}: cannot create the directory ({e.strerror}); give a writable {flag}") from None
+    return path
