@@ -89,9 +89,12 @@ def test_pubtator_title_and_abstract():
     assert back[1].id == "9" and back[1].passages[0].text == "single passage"
 
 
-def test_pubtator_refuses_what_it_cannot_hold():
+def test_pubtator_and_xml_refuse_what_they_cannot_hold():
     with pytest.raises(UserError, match="PubTator holds"):
         write("pubtator", [(BIOC, BIOC_ENTITIES)])
+    with pytest.raises(UserError, match="control characters"):
+        write("bioc-xml", [(Document.of_text("page\x0cbreak", "ff"), [])])
+    assert read("bioc-json", write("bioc-json", [(Document.of_text("page\x0cbreak", "ff"), [])]))[0].passages[0].text == "page\x0cbreak"
 
 
 def test_conll_tags_every_head_in_its_column():

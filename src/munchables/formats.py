@@ -270,7 +270,12 @@ def _bioc_document(doc: Document, found: list[dict]) -> bioc.BioCDocument:
 
 def bioc_xml_document(doc: Document, found: list[dict], heads: Sequence[str] = ()) -> str:
     """One ``<document>`` element on its own line(s), starting with ``<document><id>``."""
-    return etree.tostring(biocxml.encoder.encode_document(_bioc_document(doc, found)), encoding="unicode") + "\n"
+    try:
+        element = biocxml.encoder.encode_document(_bioc_document(doc, found))
+    except ValueError:  # lxml refuses control characters, which XML 1.0 cannot hold
+        raise UserError(f"document {doc.id!r}: its text holds control characters that XML cannot hold; "
+                        f"write bioc-json or jsonl instead") from None
+    return etree.tostring(element, encoding="unicode") + "\n"
 
 
 def bioc_json_document(doc: Document, found: list[dict], heads: Sequence[str] = ()) -> str:
