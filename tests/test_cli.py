@@ -207,9 +207,11 @@ TEXT = "Patients treated with aspirin reported fever.\nNo asthma was seen after 
 
 
 def test_predict_conll_from_stdin(tiny_run, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(TEXT))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TEXT.encode("utf-8"))))
     assert main(["predict", "--model", str(tiny_run.out)]) == 0
-    blocks = capsys.readouterr().out.strip("\n").split("\n\n")
+    out = capsys.readouterr().out
+    assert out.startswith("# document = stdin\n")
+    blocks = out.split("\n", 1)[1].strip("\n").split("\n\n")
     sentences = tokenize(TEXT)
     expected = Tagger.load(tiny_run.out).tag([[t for t, _, _ in s] for s in sentences])
     assert len(blocks) == len(sentences) == 2

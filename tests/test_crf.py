@@ -199,3 +199,26 @@ def test_no_host_device_sync_on_cuda():
         crf.decode(emissions, mask)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("num_tags, lengths, seed", CASES)
+def test_segment_log_prob_matches_brute_force(num_tags, lengths, seed):
+    """P(tags of a segment, and not a given tag right after it) = the probability mass of the paths that do so."""
+    crf, emissions, tags, mask = make_case(num_tags, lengths, seed)
+    gen = torch.Generator().manual_seed(seed + 100)
+    rows, starts, ends, after = [], [], [], []
+    for b, length in enumerate(lengths):  # every segment of every sentence, a random tag banned after it or none
+        for s in range(length):
+            for e in range(s + 1, length + 1):
+                rows.append(b), starts.append(s), ends.append(e)
+                after.append(int(torch.randint(-1, num_tags, (1,), generator=gen)))
+    as_long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
+    got = crf.segment_log_prob(emissions, mask, tags, as_long(rows), as_long(starts), as_long(ends), as_long(after))
+    assert got.shape == (len(rows),)
+    for i, (b, s, e, a) in enumerate(zip(rows, starts, ends, after)):
+        paths = all_paths(crf, emissions[b], lengths[b])
+        log_z = torch.logsumexp(torch.tensor([sc for _, sc in paths], dtype=torch.float64), 0)
+        want = tuple(tags[b, s:e].tolist())
+        kept = [sc for p, sc in paths if p[s:e] == want and not (e < lengths[b] and p[e] == a)]
+        expected = torch.logsumexp(torch.tensor(kept, dtype=torch.float64), 0) - log_z
+        assert got[i].item() == pytest.approx(expected.item(), rel=1e-9, abs=1e-9)

@@ -3,10 +3,13 @@
 import pytest
 import torch
 
+from munchables import tagging
 from munchables.corpus import load_corpus
+from munchables.evaluate import entities
 from munchables.errors import UserError
 from munchables.model import ModelConfig, MultiTaskTagger
 from munchables.predict import MODEL_FILE, Tagger, pick_device
+from munchables.tagging import Span
 from munchables.tokenize import tokenize
 from munchables.vocab import build_vocabularies
 
@@ -99,12 +102,17 @@ def test_predict_offsets_by_hand(random_tagger, monkeypatch):
     """Entity offsets from a stub that tags chemicals by their tokens, against offsets counted by hand."""
     tagger, _ = random_tagger
     chem = {"aspirin": "B-Chemical", "nitric": "B-Chemical", "oxide": "I-Chemical"}
-    monkeypatch.setattr(tagger, "tag", lambda lists: [[chem.get(t.lower(), "O") for t in s] for s in lists])
-    text = "We gave nitric  oxide and\taspirin.\nThen (Aspirin)!"
+
+    def stub(model, collate, heads, token_lists, device, batch_size):
+        return [[Span("tiny", t, s, e, 0.5) for t, s, e in entities([chem.get(w.lower(), "O") for w in tokens])]
+                for tokens in token_lists]
+
+    monkeypatch.setattr(tagging, "tag_spans", stub)
+    text = "We gave nitric  oxide and\taspirin.\r\nThen (Aspirin)!"
     assert tagger.predict(text) == [
-        {"text": "nitric  oxide", "type": "Chemical", "start": 8, "end": 21},
-        {"text": "aspirin", "type": "Chemical", "start": 26, "end": 33},
-        {"text": "Aspirin", "type": "Chemical", "start": 41, "end": 48},
+        {"text": "nitric  oxide", "type": "Chemical", "head": "tiny", "start": 8, "end": 21, "score": 0.5},
+        {"text": "aspirin", "type": "Chemical", "head": "tiny", "start": 26, "end": 33, "score": 0.5},
+        {"text": "Aspirin", "type": "Chemical", "head": "tiny", "start": 42, "end": 49, "score": 0.5},
     ]
 
 

@@ -103,6 +103,10 @@ def _embedding_options(args: argparse.Namespace) -> dict:
             "fine_tune_transformer": args.fine_tune_transformer, "lstm": not args.no_lstm}
 
 
+def _add_tagging_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core; 1 is faster when other jobs share the cores)")
+
+
 def cmd_corpora(args) -> int:
     from .corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus
 
@@ -158,11 +162,20 @@ def cmd_schedule(args) -> int:
     return 0
 
 
+def _set_threads(args) -> None:
+    """--threads N: torch CPU threads (default: torch's choice, one per core)."""
+    if check_threads(getattr(args, "threads", None)) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def cmd_evaluate(args) -> int:
     from .corpus import default_data_dir, load_corpus
     from .evaluate import score
     from .predict import Tagger
 
+    _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
     head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
@@ -177,36 +190,41 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .collection import Output, Progress, read_inputs, skip_done
     from .predict import Tagger
-    from .tokenize import tokenize
 
+    _set_threads(args)
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     tagger = Tagger.load(args.model, args.device)
-    if args.input in (None, "-"):
-        try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError as e:
-            raise UserError(f"standard input: not {e.encoding} text ({e.reason}); give UTF-8 text, or a file with --input") from None
-    else:
-        path = Path(args.input)
-        if not path.is_file():
-            raise UserError(f"{path}: input file not found")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise UserError(f"{path}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
-    if args.format == "json":
-        print(json.dumps(tagger.predict(text), ensure_ascii=False, indent=2))
+    heads = tagger.heads(args.heads)
+    documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
+    if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
+        tagged = list(tagger.stream(documents, heads, args.overlap, args.batch_size))
+        if len(tagged) > 1:
+            raise UserError(f"--format json writes the entities of one document; the input holds {len(tagged)} "
+                            f"(use --format jsonl for collections)")
+        found = tagged[0].entities if tagged else []
+        print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    sentences = tokenize(text)
-    tags = tagger.tag([[t for t, _, _ in s] for s in sentences])
-    for sentence, sentence_tags in zip(sentences, tags):
-        for (token, _, _), tag in zip(sentence, sentence_tags):
-            print(f"{token}\t{tag}")
-        print()
+    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite)
+    skipped = [0]
+    progress = Progress(args.quiet)
+    for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, args.overlap, args.batch_size):
+        output.write(tagged)
+        progress.step(tagged)
+    output.close()
+    progress.close(skipped[0], args.overlap)
     return 0
 
 
 def cmd_bench(args) -> int:
+    _set_threads(args)
+    if args.collection:
+        from .bench_collection import run_collection_bench
+
+        run_collection_bench(args)
+        return 0
     from .bench import run_bench
 
     run_bench(args)
@@ -329,14 +347,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "dev", "test"))
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="cpu")
+    _add_tagging_args(p)
     _add_data_dir(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="tag raw text with a trained model")
+    p = sub.add_parser("predict", help="tag raw text, or collections of documents, with a trained model")
     p.add_argument("--model", required=True)
-    p.add_argument("--input", help="a UTF-8 text file, or - for standard input (default)")
-    p.add_argument("--format", default="conll", choices=("conll", "json"))
+    p.add_argument("--input", action="append", metavar="PATH",
+                   help="a file, a directory (every file below it) or - for standard input (default); repeatable")
+    p.add_argument("--input-format", default="auto",
+                   help="auto (by suffix: .jsonl, .pubtator, .xml BioC, .json BioC; else text) | text | jsonl | pubtator | bioc-xml | bioc-json")
+    p.add_argument("--text-unit", default="file",
+                   help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per blank-line-separated block)")
+    p.add_argument("--format", default="conll",
+                   choices=("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html"),
+                   help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html")
+    p.add_argument("--out", help="output file (default: standard output)")
+    p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--heads", default="target", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag")
+    p.add_argument("--overlap", default="all", help="overlapping entities of different heads: all (keep every one, default) | score | priority (the order of --heads)")
+    p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--device", default="cpu")
+    _add_tagging_args(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("bench", help="training and tagging sentences per second on this device")
@@ -348,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true")
+    g = p.add_argument_group("collection benchmark: raw text of every corpus, end to end, beside Flair")
+    g.add_argument("--collection", action="store_true", help="run it instead of the training/tagging benchmark")
+    g.add_argument("--limit", type=int, help="the first N lines of the shuffled text (default: all: 91,802 distinct sentences of the seven corpora)")
+    g.add_argument("--model", help="a trained model (default: untrained, the paper's sizes, one head per corpus)")
+    g.add_argument("--quantize", action="store_true", help="also time int8 dynamic quantisation of the LSTMs (Tagger.quantize; not offered by predict: docs/benchmarks.md)")
+    g.add_argument("--flair-limit", type=int, help="Flair tags only the first N sentences (default: all)")
+    g.add_argument("--no-flair", action="store_true", help="skip Flair even when it is installed")
     _add_data_dir(p)
     p.set_defaults(func=cmd_bench)
 

@@ -1,4 +1,4 @@
-"""The linear-chain CRF on top of the BiLSTM: log-likelihood and Viterbi, batched and masked.
+"""The linear-chain CRF on top of the BiLSTM: log-likelihood, Viterbi and span marginals, batched and masked.
 
 A linear-chain conditional random field (Lafferty et al. 2001) scores a tag sequence
 y = (y_1, ..., y_N) of a sentence by Eq. 5 of the paper (as in Lample et al. 2016):
@@ -9,6 +9,10 @@ where P are the emission scores from the encoder and A[i, j] is the score of mov
 to tag j; the start and end scores are the transitions out of y_0 = <start> and into
 y_{N+1} = <end>. Training minimises the negative log-likelihood log Z - s(e, y), with log Z
 computed by the forward algorithm in log space; decoding is Viterbi with backtracking (Eq. 6).
+The confidence of a tagged span is its marginal probability from forward-backward (Rabiner 1989;
+Culotta & McCallum 2004 score extracted fields of a CRF the same way): the total probability of
+every path that carries the span's tags at its positions (and, optionally, not a given tag right
+after it), see `segment_log_prob`.
 
 Shapes: B sentences in a batch, T time steps (the longest sentence), K tags. A batch is
 padded at the end: ``mask`` (B, T) is a contiguous prefix of True per row, every row has at
@@ -63,6 +67,40 @@ class CRF(nn.Module):
         """Best path by Viterbi with backtracking (Eq. 6 of the paper); shape (B, T) long, padded positions hold 0."""
         self._check(emissions, mask)
         return self._viterbi(emissions, mask)
+
+    @torch.no_grad()
+    def segment_log_prob(self, emissions: Tensor, mask: Tensor, path: Tensor, rows: Tensor, starts: Tensor,
+                         ends: Tensor, not_after: Tensor) -> Tensor:
+        """log P(y[s:e] = path[r, s:e] and y[e] != not_after | emissions) for S segments; shape (S,).
+
+        Segment i is positions starts[i] .. ends[i]-1 of sentence rows[i] (all (S,) long); the
+        constraint on the tag right after it applies when ends[i] is before the sentence's end
+        and not_after[i] >= 0. For an IOB2 entity B-X I-X ... this is the probability that the
+        model puts exactly this entity (type and both boundaries) there: not_after = I-X.
+        One forward-backward pass for the batch, then O(1) gathers per segment.
+        """
+        self._check(emissions, mask, path)
+        B, T, K = emissions.shape
+        transitions, _, end = self._params(emissions.dtype)
+        alpha, beta, log_z = self._forward_backward(emissions, mask)  # (B, T, K), (B, T, K), (B,)
+        path = torch.where(mask, path, 0)  # shape: (B, T)
+        # the score of each step along the path: A[y_{t-1}, y_t] + P[t, y_t], 0 at t = 0
+        emit = emissions.gather(2, path.unsqueeze(2)).squeeze(2)  # shape: (B, T)
+        trans = transitions[path[:, :-1], path[:, 1:]]  # shape: (B, T-1)
+        step = torch.cat([torch.zeros_like(emit[:, :1]), trans + emit[:, 1:]], dim=1)  # shape: (B, T)
+        cum = step.cumsum(dim=1)  # shape: (B, T)
+        first_tag = path[rows, starts]  # shape: (S,)
+        last_tag = path[rows, ends - 1]  # shape: (S,)
+        inner = cum[rows, ends - 1] - cum[rows, starts]  # shape: (S,)  steps starts+1 .. ends-1
+        head = alpha[rows, starts, first_tag]  # shape: (S,)  every prefix into the first tag
+        # the tail: into the tag after the segment (not `not_after`), then every suffix
+        nxt = ends.clamp(max=T - 1)  # shape: (S,)
+        cont = transitions[last_tag] + emissions[rows, nxt] + beta[rows, nxt]  # shape: (S, K)
+        banned = torch.arange(K, device=emissions.device).unsqueeze(0) == not_after.unsqueeze(1)  # shape: (S, K)
+        cont = torch.logsumexp(cont.masked_fill(banned, float("-inf")), dim=1)  # shape: (S,)
+        inside = ends < mask.sum(dim=1)[rows]  # shape: (S,)  a real position follows the segment
+        tail = torch.where(inside, cont, end[last_tag])  # shape: (S,)
+        return head + inner + tail - log_z[rows]  # shape: (S,)
 
     # ------------------------------------------------------------------ input checks
     def _check(self, emissions: Tensor, mask: Tensor, tags: Tensor | None = None) -> None:
@@ -136,6 +174,26 @@ class CRF(nn.Module):
             alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)  # shape: (B, K)  padding: carry alpha
         # alpha now holds each sentence's last real step, so `end` lands at its last position
         return torch.logsumexp(alpha + end, dim=1)  # shape: (B,)
+
+    def _forward_backward(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """alpha[b, t, k]: log-sum of every prefix y_1..y_t with y_t = k (emission t included);
+        beta[b, t, k]: log-sum of every suffix after t given y_t = k (end score included); log Z."""
+        B, T, K = emissions.shape
+        transitions, start, end = self._params(emissions.dtype)
+        alphas = [start + emissions[:, 0]]  # each (B, K)
+        for t in range(1, T):
+            nxt = torch.logsumexp(alphas[-1].unsqueeze(2) + transitions, dim=1) + emissions[:, t]  # shape: (B, K)
+            alphas.append(torch.where(mask[:, t].unsqueeze(1), nxt, alphas[-1]))  # padding: carry
+        ends = end.expand(B, K)  # shape: (B, K)
+        betas = [ends]  # built from t = T-1 down to 0
+        for t in range(T - 2, -1, -1):
+            # beta_t[i] = logsumexp_j(A[i, j] + P[t+1, j] + beta_{t+1}[j]); at a sentence's last
+            # real step (t+1 padding) it is the end score
+            nxt = torch.logsumexp(transitions + (emissions[:, t + 1] + betas[-1]).unsqueeze(1), dim=2)  # shape: (B, K)
+            betas.append(torch.where(mask[:, t + 1].unsqueeze(1), nxt, ends))
+        alpha = torch.stack(alphas, dim=1)  # shape: (B, T, K)
+        beta = torch.stack(betas[::-1], dim=1)  # shape: (B, T, K)
+        return alpha, beta, torch.logsumexp(alphas[-1] + end, dim=1)
 
     def _viterbi(self, emissions: Tensor, mask: Tensor) -> Tensor:
         """Viterbi: max instead of logsumexp, backpointers kept, then one backward pass with gather."""

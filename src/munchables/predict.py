@@ -1,24 +1,28 @@
-"""A trained tagger: saving, loading, tagging token lists and raw text.
+"""A trained tagger: saving, loading, tagging token lists, raw text and collections of documents.
 
 `Tagger.load(DIR).predict(text)` tokenises raw text the way the corpora are tokenised and
-returns each entity with its type and character offsets.
+returns each entity with its type, the head that found it, character offsets and a score;
+`predict(texts, heads="all")` tags a list of texts or Documents with every head the model has
+(tagging.py: overlaps, long sentences, scores); `stream(documents)` does so lazily for a
+collection of any size, batching sentences across documents.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 
 from .batching import Collator
+from .documents import Document
 from .errors import UserError
-from .evaluate import entities
 from . import __version__
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
 from .serialization import check_format, load_torch, require_fields
-from .tokenize import tokenize
+from .tagging import OVERLAPS, Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
@@ -46,15 +50,20 @@ def decode(
     device: torch.device,
     batch_size: int = 256,
 ) -> list[list[str]]:
-    """Tag strings for each token list under `corpus`'s head; batches sorted by length."""
+    """Tag strings for each token list under `corpus`'s head; batches sorted by length.
+
+    Lists longer than tagging.MAX_TOKENS are tagged in pieces of that length (time stays linear).
+    """
+    pieces, owner = split_long(token_lists)
+    if len(pieces) > len(token_lists):
+        joined: list[list[str]] = [[] for _ in token_lists]
+        for i, piece_tags in zip(owner, decode(model, collate, corpus, pieces, device, batch_size)):
+            joined[i] += piece_tags
+        return joined
     tags = collate.vocab.tags[corpus]
-    order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
     out: list[list[str]] = [[] for _ in token_lists]
     model.eval()
-    for start in range(0, len(order), batch_size):
-        rows = [i for i in order[start : start + batch_size] if token_lists[i]]
-        if not rows:
-            continue
+    for rows in batches(token_lists, batch_size):
         batch = collate.collate_tokens([token_lists[i] for i in rows], corpus).to(device)
         for i, path in zip(rows, model.decode(batch)):
             out[i] = [tags[k] for k in path]
@@ -144,13 +153,53 @@ class Tagger:
         check_tokens(token_lists)
         return decode(self.model, self.collate, corpus, token_lists, self.device, batch_size)
 
-    def predict(self, text: str) -> list[dict]:
-        """Entities in raw text: [{"text", "type", "start", "end"}] with character offsets."""
-        sentences = tokenize(text)
-        tags = self.tag([[tok for tok, _, _ in s] for s in sentences])
-        found = []
-        for sentence, sentence_tags in zip(sentences, tags):
-            for etype, i, j in entities(sentence_tags):
-                start, end = sentence[i][1], sentence[j - 1][2]
-                found.append({"text": text[start:end], "type": etype, "start": start, "end": end})
-        return found
+    def heads(self, heads: str | Sequence[str] = "target") -> list[str]:
+        """The heads named by "target", "all" (the target first) or a list / comma-separated string of corpora."""
+        if heads == "target":
+            return [self.target]
+        if heads == "all":
+            return [self.target] + [c for c in self.corpora if c != self.target]
+        names = [h for h in heads.split(",") if h] if isinstance(heads, str) else list(heads)
+        unknown = [h for h in names if h not in self.vocab.tags]
+        if unknown or not names:
+            raise UserError(f"--heads {','.join(names) or repr(heads)}: this model has no head for "
+                            f"{', '.join(map(repr, unknown)) or 'nothing'}; use target, all or some of {','.join(self.corpora)}")
+        return list(dict.fromkeys(names))
+
+    def types(self, heads: str | Sequence[str] = "target") -> list[str]:
+        """The entity types the chosen heads can output, in order of first appearance."""
+        return list(dict.fromkeys(t[2:] for h in self.heads(heads) for t in self.vocab.tags[h] if t[:2] in ("B-", "I-")))
+
+    def stream(self, documents: Iterable[Document | str], heads: str | Sequence[str] = "target", overlap: str = "all",
+               batch_size: int = 256) -> Iterator[Tagged]:
+        """Tag documents (or strings, given ids "1", "2", ...) lazily and in order; sentences batched across documents."""
+        if overlap not in OVERLAPS:
+            raise UserError(f"--overlap {overlap}: expected one of {', '.join(OVERLAPS)}")
+        docs = (d if isinstance(d, Document) else Document.of_text(d, str(i)) for i, d in enumerate(documents, 1))
+        return tag_documents(self.model, self.collate, docs, self.heads(heads), overlap, self.device, batch_size)
+
+    def predict(self, texts: str | Document | Iterable[str | Document], heads: str | Sequence[str] = "target",
+                overlap: str = "all", batch_size: int = 256) -> list:
+        """Entities of one text (a list of dicts) or of each of many (a list of such lists).
+
+        Each entity is {"text", "type", "head", "start", "end", "score"}: character offsets into
+        the text (the document for a Document), the corpus whose head found it, and the marginal
+        probability of the span under that head. `heads`: "target", "all" or corpora;
+        `overlap`: all | score | priority (tagging.py).
+        """
+        if isinstance(texts, (str, Document)):
+            return next(iter(self.stream([texts], heads, overlap, batch_size))).entities
+        return [tagged.entities for tagged in self.stream(texts, heads, overlap, batch_size)]
+
+    def quantize(self) -> "Tagger":
+        """int8 dynamic quantisation of the LSTMs (CPU only; torch.ao.quantization.quantize_dynamic).
+
+        Experimental, for `munch bench --collection --quantize`: on the CPU it changed speed by -3% and +9% in two runs and
+        moved test F1 by up to 0.3 points (docs/benchmarks.md), so predict and evaluate do not offer it.
+        """
+        if self.device.type != "cpu":
+            raise UserError("--quantize runs on the CPU only; use --device cpu")
+        with warnings.catch_warnings():  # torch 2.13 marks torch.ao.quantization deprecated (torchao replaces it)
+            warnings.simplefilter("ignore")
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.LSTM}, dtype=torch.qint8)
+        return self
