@@ -212,6 +212,8 @@ def obtain(source: CorpusSource, file: SourceFile, staging: Path, mirror: str | 
 
 def _staging(data_dir: Path, name: str) -> Path:
     staging = data_dir / STAGING / name
+    if data_dir.is_dir() and not data_dir.stat().st_mode & 0o222:  # read-only by its mode, even for root
+        raise UserError(f"the data directory {data_dir} is read-only; pass --data-dir DIR with a writable directory")
     try:
         staging.mkdir(parents=True, exist_ok=True)
     except OSError as err:

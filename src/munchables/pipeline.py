@@ -52,6 +52,7 @@ class RunOptions:
     progress: bool | None = None
     embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
+    fetch: bool = False  # fetch a named corpus missing from the data directory (munch train: unless --no-fetch)
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -87,7 +88,7 @@ def validate(options: RunOptions) -> None:
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit))
+    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit, options.fetch))
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
@@ -95,7 +96,7 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
         names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
-    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, options.train_limit)) for n in names]
+    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, options.train_limit, options.fetch)) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
