@@ -167,6 +167,9 @@ def find_corpus_dir(name_or_path: str, data_dir: Path | None, fetch_missing: boo
                         f"exists; pass --data-dir DIR or set {ENV_DATA}")
     if fetch_missing:
         fetch.ensure_corpora([name_or_path], Path(data_dir))
+    if not Path(data_dir).is_dir() and name_or_path in SOURCES:
+        raise UserError(f"corpus {name_or_path!r} not found: data directory {data_dir} does not exist; "
+                        f"{_missing_hint(name_or_path, Path(data_dir))}, or pass --data-dir DIR or set {ENV_DATA}")
     if not Path(data_dir).is_dir():
         raise UserError(f"corpus {name_or_path!r} not found: data directory {data_dir} does not exist; "
                         f"pass --data-dir DIR or set {ENV_DATA} to a folder with one sub-folder per corpus")

@@ -249,8 +249,8 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
     if target.exists():
         check_present(source, target)
         return "present"
-    announce(source)
     staging = _staging(data_dir, source.name)
+    announce(source)
     try:
         raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
     finally:
