@@ -407,3 +407,13 @@ def test_conversion_of_reconstructed_sources_gives_the_shared_corpora():
             assert F.convert(rebuilt, source.bare_type) == converted, (name, file.split)
             checked += 1
     assert checked >= 3
+
+
+def test_one_failed_corpus_does_not_stop_the_others(tmp_path, server, toys, capsys, caplog):
+    toys["toyspecies"].serve(server)  # toychem is not on the server: 404
+    assert fetch(tmp_path, "toychem", "toyspecies", mirror=server.url) == 2
+    assert "toychem: not fetched" in caplog.text and "HTTP 404" in caplog.text
+    assert capsys.readouterr().err.strip().endswith("1 of 2 corpora not fetched (toychem; the reasons are above); "
+                                                 f"the others are in {tmp_path}, verified")
+    toys["toyspecies"].check(tmp_path)
+    assert not (tmp_path / "toychem").exists()

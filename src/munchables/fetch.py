@@ -138,8 +138,12 @@ def _http_error(url: str, err: urllib.error.HTTPError) -> UserError:
                      f"download it by hand (`munch corpora fetch --print-urls`) and use {MIRROR_HELP}")
 
 
+class Unreachable(UserError):
+    """The host cannot be reached: no use trying the other corpora."""
+
+
 def _offline_error(url: str, reason) -> UserError:
-    return UserError(f"cannot reach {url} ({reason}); without internet access use {MIRROR_HELP}")
+    return Unreachable(f"cannot reach {url} ({reason}); without internet access use {MIRROR_HELP}")
 
 
 def _download_once(url: str, part: Path, label: str) -> bool:
@@ -276,11 +280,25 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
 
 
 def fetch_corpora(names: list[str] | None, data_dir: Path, mirror: str | None = None) -> dict[str, str]:
-    """`munch corpora fetch`: every named corpus fetched or found present; corpus -> what happened."""
-    done = {}
-    for name in resolve_names(names):
-        done[name] = fetch_corpus(SOURCES[name], Path(data_dir), mirror)
+    """`munch corpora fetch`: every named corpus fetched or found present; corpus -> what happened.
+    A corpus that fails (a moved file, a bad hash) does not stop the others, an unreachable host does."""
+    names = resolve_names(names)
+    done, failed = {}, []
+    for name in names:
+        try:
+            done[name] = fetch_corpus(SOURCES[name], Path(data_dir), mirror)
+        except Unreachable:
+            raise
+        except UserError as err:
+            if len(names) == 1:
+                raise
+            log.error("%s: not fetched: %s", name, err)
+            failed.append(name)
+            continue
         log.info("%s: %s in %s, verified", name, done[name], Path(data_dir) / name)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(names)} corpora not fetched ({', '.join(failed)}; the reasons are "
+                        f"above); the others are in {data_dir}, verified")
     return done
 
 
