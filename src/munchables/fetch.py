@@ -21,10 +21,10 @@ requests, timeouts), and the hash check, not the transport, is what makes a down
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import shutil
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -174,7 +174,7 @@ def _download_once(url: str, part: Path, label: str) -> bool:
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
-            except (OSError, socket.timeout) as err:  # a reset or stalled connection: keep what came
+            except (OSError, http.client.HTTPException) as err:  # reset, stalled, broken chunk: keep what came
                 log.info("%s: interrupted after %d bytes (%s)", url, received, err)
                 return False
     return total is None or received >= total  # a short body ends without an error in http.client

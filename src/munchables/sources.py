@@ -7,7 +7,10 @@ against its git blob id at that commit (sha1 of b"blob <size>\\0" + bytes, what 
 prints), and each converted file against the sha256 of the file in ../shared/data(-extra) that every
 result here was computed on. The blob ids were read with `git ls-tree` from the pinned commits;
 chemdner's also appear in ../shared/data/README.md. chemdner has no converted hash: its files were
-never obtained here (../shared/data/README.md, "chemdner").
+never obtained here (../shared/data/README.md, "chemdner"). jnlpba's train file is Crichton's IOB
+`data/JNLPBA/train.tsv`, whose blob ../shared/data/README.md shows equal to the file the shared
+train.tsv was made from; it too was never downloaded here, so the conversion of its bytes was checked
+only on jnlpba's dev and test files (same producer, same -DOCSTART- layout).
 """
 
 from __future__ import annotations
