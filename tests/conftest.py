@@ -33,7 +33,9 @@ Fixtures (function scope unless said otherwise)
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,11 @@ import torch
 # The suite's models are tiny: one CPU thread runs them faster than two (no OpenMP hand-offs) and
 # far faster while other processes load the machine; the numbers they give are the same.
 torch.set_num_threads(1)
+
+# The tests never reach the internet: a named corpus fetched on first use (munch train, evaluate,
+# reproduce) reads from this mirror directory, which does not exist, and fails at once; the fetch
+# tests point --mirror or MUNCHABLES_MIRROR at their own server on 127.0.0.1.
+os.environ["MUNCHABLES_MIRROR"] = os.path.join(tempfile.gettempdir(), "munchables-tests-have-no-mirror")
 
 CHEMICALS = ["aspirin", "ibuprofen", "caffeine", "morphine", "acetylsalicylic acid", "nitric oxide"]
 DISEASES = ["headache", "fever", "asthma", "heart failure", "lung cancer"]

@@ -137,19 +137,35 @@ def counted_by_hand(directory: Path, split: str) -> dict:
             "mentions": sum(line.split("\t")[-1].startswith("B-") for line in lines)}
 
 
+def types_by_hand(directory: Path) -> list[str]:
+    text = "".join((directory / f"{split}.tsv").read_text() for split in ("train", "dev", "test"))
+    return sorted({line.split("\t")[-1][2:] for line in text.splitlines() if "\tB-" in line})
+
+
 def test_corpora_json(tiny_corpora, capsys):
     assert main(["corpora", "--json", "--data-dir", str(tiny_corpora.data_dir)]) == 0
     rows = json.loads(capsys.readouterr().out)
-    expected = [counted_by_hand(tiny_corpora.data_dir / name, split)
-                for name in ("aux25", "aux3", "aux7", "main") for split in ("train", "dev", "test")]
-    assert rows == expected
-    assert [r["sentences"] for r in rows if r["split"] == "train"] == [25, 3, 7, 10]
+    names = ("aux25", "aux3", "aux7", "main")
+    expected = [counted_by_hand(tiny_corpora.data_dir / name, split) | {"entity_types": types_by_hand(tiny_corpora.data_dir / name)}
+                for name in names for split in ("train", "dev", "test")]
+    assert rows[:len(expected)] == expected
+    assert [r["sentences"] for r in rows if r["split"] == "train" and not r.get("missing")] == [25, 3, 7, 10]
+    missing = rows[len(expected):]  # every Table 1 corpus, marked, with the command that fetches it
+    assert [r["corpus"] for r in missing if r["split"] == "train"] == [
+        "ncbi-disease", "bc5cdr-disease", "bc5cdr-chem", "chemdner", "bc2gm", "jnlpba", "linnaeus", "s800"]
+    assert all(r["missing"] and r["fetch"].startswith(f"munch corpora fetch {r['corpus']} --data-dir") for r in missing)
+    assert next(r for r in missing if r["corpus"] == "s800")["entity_types"] == ["Species"]
 
 
 def test_corpora_table(tiny_corpora, capsys):
     assert main(["corpora", "--data-dir", str(tiny_corpora.data_dir)]) == 0
     out = capsys.readouterr().out
     assert "ncbi-disease" in out and "missing" in out  # Table 1 corpora absent from this directory
+    assert "munch corpora fetch ncbi-disease bc5cdr-disease" in out and "s800 --data-dir" in out
+    types = {line.split()[0]: line.split(None, 1)[1] for line in out.split("entity types:")[1].splitlines()[1:]
+             if line.startswith("  ")}
+    assert types["main"] == "Chemical" and types["aux25"] == "Chemical, Disease"
+    assert types["ncbi-disease"].startswith("Disease (expected")
     assert sum(line.startswith("main ") for line in out.splitlines()) == 3
 
 

@@ -237,9 +237,23 @@ def test_default_data_dir_order(tmp_path, monkeypatch):
     assert C.default_data_dir(tmp_path / "flag") == tmp_path / "flag"
     assert C.default_data_dir() == tmp_path / "env"
     monkeypatch.delenv(C.ENV_DATA)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     beside_repo = Path(C.__file__).resolve().parents[2] / ".." / "shared" / "data"
-    expected = beside_repo.resolve() if beside_repo.is_dir() else None
+    expected = beside_repo.resolve() if beside_repo.is_dir() else tmp_path / "cache" / "munchables" / "corpora"
     monkeypatch.chdir(tmp_path)  # no ../shared/data beside tmp_path
+    assert C.default_data_dir() == expected
+
+
+@pytest.mark.parametrize("xdg, expected", [
+    ("/xdg/cache", Path("/xdg/cache/munchables/corpora")),
+    ("", Path.home() / ".cache" / "munchables" / "corpora"),
+    ("relative/cache", Path.home() / ".cache" / "munchables" / "corpora"),  # the XDG spec ignores relative paths
+])
+def test_cache_data_dir_without_shared(xdg, expected, tmp_path, monkeypatch):
+    monkeypatch.delenv(C.ENV_DATA, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    monkeypatch.setattr(C, "__file__", str(tmp_path / "a" / "b" / "corpus.py"))  # no ../shared beside "the repo"
+    monkeypatch.chdir(tmp_path)
     assert C.default_data_dir() == expected
 
 
@@ -261,11 +275,12 @@ def test_find_corpus_by_id_under_data_dir(tmp_path):
 
 
 @pytest.mark.parametrize("name, data_dir, fragments", [
-    ("chemdner", "data", ["corpus 'chemdner' not found in", "cambridgeltl/MTL-Bioinformatics-2016",
+    ("chemdner", "data", ["corpus 'chemdner' not found in", "munch corpora fetch chemdner", "cambridgeltl/MTL-Bioinformatics-2016",
                           "data/BC4CHEMD/{train,devel,test}.tsv", "-DOCSTART-", "rename devel", "/chemdner/"]),
-    ("ncbi-disease", "data", ["corpus 'ncbi-disease' not found in", "available there: s800"]),
+    ("ncbi-disease", "data", ["corpus 'ncbi-disease' not found in", "munch corpora fetch ncbi-disease --data-dir"]),
+    ("mine", "data", ["corpus 'mine' not found in", "available there: s800"]),
     ("ncbi-disease", None, ["pass --data-dir", "MUNCHABLES_DATA"]),
-    ("ncbi-disease", "absent", ["absent does not exist", "pass --data-dir"]),
+    ("ncbi-disease", "absent", ["absent does not exist", "munch corpora fetch ncbi-disease", "pass --data-dir"]),
     ("./nowhere", "data", ["./nowhere: no such directory"]),
 ])
 def test_missing_corpus_messages(tmp_path, name, data_dir, fragments):
@@ -319,7 +334,9 @@ def test_format_table1_marks_differences_and_missing():
         assert "missing" in by_key[name, "test"]
     assert "30,682" in by_key["chemdner", "train"] and "*" not in by_key["chemdner", "train"]
     assert by_key["mine", "test"].rstrip().endswith("|")  # no paper figures for a corpus of ours
-    assert lines[-1].startswith("*")
+    assert "* differs from our figure" in lines
+    missing = [n for n in C.PAPER_CORPORA if n != "ncbi-disease"]
+    assert lines[-1] == f"missing: {', '.join(missing)}; fetch with `munch corpora fetch {' '.join(missing)}`"
 
 
 # ----------------------------------------------------------------------------- the shared data

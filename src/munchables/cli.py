@@ -21,7 +21,14 @@ USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUO
 
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data)")
+    p.add_argument("--data-dir", help="directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data, "
+                                      "else ~/.cache/munchables/corpora)")
+
+
+def _add_no_fetch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-fetch", action="store_true",
+                   help="never download: a named corpus missing from the data directory is an error "
+                        "(default: fetched on first use, see munch corpora fetch)")
 
 
 # Written out rather than imported, so that `munch --help` does not load torch; pipeline.validate
@@ -60,6 +67,7 @@ def _add_train_args(p: argparse.ArgumentParser, target_required: bool = True) ->
                    help="also load gensim .kv/.model word vectors, which are Python pickles and can run code: only your own files")
     _add_embedding_args(p)
     _add_data_dir(p)
+    _add_no_fetch(p)
 
 
 def _run_options(args: argparse.Namespace, out: str | None):
@@ -79,7 +87,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
                           loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
                           word_vectors=args.word_vectors, **_embedding_options(args)),
-        embedding_cache=args.embedding_cache, trust=getattr(args, "trust", False),
+        embedding_cache=args.embedding_cache, trust=getattr(args, "trust", False), fetch=not args.no_fetch,
     )
 
 
@@ -108,11 +116,33 @@ def _add_tagging_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_corpora(args) -> int:
-    from .corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus
+    from .corpus import (SPLITS, available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus,
+                         missing_paper_corpora)
+    from .sources import SOURCES
 
+    if args.corpora_command == "fetch":
+        return cmd_corpora_fetch(args)
     data_dir = default_data_dir(args.data_dir)
-    rows = [row for name in available_corpora(data_dir) for row in corpus_stats(load_corpus(name, data_dir))]
-    print(json.dumps(rows, indent=2) if args.json else format_table1(rows))
+    rows = []
+    for name in available_corpora(data_dir):
+        corpus = load_corpus(name, data_dir)
+        rows += [row | {"entity_types": corpus.entity_types} for row in corpus_stats(corpus)]
+    if args.json:  # the missing Table 1 corpora too, marked, with the command that fetches each
+        rows += [{"corpus": name, "split": split, "missing": True, "entity_types": list(SOURCES[name].entity_types),
+                  "fetch": f"munch corpora fetch {name} --data-dir {data_dir}"}
+                 for name in missing_paper_corpora(data_dir) for split in SPLITS]
+    print(json.dumps(rows, indent=2) if args.json else format_table1(rows, data_dir))
+    return 0
+
+
+def cmd_corpora_fetch(args) -> int:
+    from .corpus import default_data_dir
+    from .fetch import fetch_corpora, print_urls
+
+    if args.print_urls:
+        print("\n".join(print_urls(args.names, args.mirror)))
+        return 0
+    fetch_corpora(args.names, default_data_dir(args.data_dir), args.mirror)
     return 0
 
 
@@ -177,7 +207,7 @@ def cmd_evaluate(args) -> int:
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
-    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
+    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch)
     head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
     sentences = corpus.split(args.split)
     result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
@@ -236,7 +266,9 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def cmd_reproduce(args) -> int:
+    from .corpus import default_data_dir
     from .experiments import reproduce_command, status_command
+    from .fetch import ensure_corpora
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
@@ -248,6 +280,8 @@ def cmd_reproduce(args) -> int:
                              max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
                              loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors))
         return 0
+    if not args.no_fetch:
+        ensure_corpora([*(_csv(args.targets) or []), *(_csv(args.aux) or [])], default_data_dir(args.data_dir))
     summary = reproduce_command(
         args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
@@ -317,10 +351,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"munch (munchables) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("corpora", help="Table 1: sentences, tokens and mentions of every corpus found")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("corpora", help="Table 1: sentences, tokens, mentions and entity types of every corpus found; "
+                                       "`munch corpora fetch` downloads them")
+    p.add_argument("--json", action="store_true", help="one object per corpus and split; missing corpora marked")
     _add_data_dir(p)
-    p.set_defaults(func=cmd_corpora)
+    p.set_defaults(func=cmd_corpora, corpora_command=None)
+    fetch = p.add_subparsers(dest="corpora_command").add_parser(
+        "fetch", help="download, verify and install named corpora (README, Data)",
+        description="Download the pinned source files of each corpus, check every file against its git blob id, "
+                    "convert them as ../shared/data was, and install the corpus atomically. Present corpora "
+                    "are verified and skipped. Licences are printed.")
+    fetch.add_argument("names", nargs="*", metavar="NAME",
+                       help="corpus ids, `all` (the paper's eight, the default) or `extra` (nine more)")
+    fetch.add_argument("--data-dir", default=argparse.SUPPRESS,  # SUPPRESS: `corpora --data-dir X fetch` keeps X
+                       help="where to put them (default: the data directory, as for munch corpora)")
+    fetch.add_argument("--mirror", metavar="DIR_OR_URL",
+                       help="a local directory or an HTTP base URL laid out as owner/repo/commit/path "
+                            "(default: $MUNCHABLES_MIRROR, else https://raw.githubusercontent.com)")
+    fetch.add_argument("--print-urls", action="store_true",
+                       help="print each file's URL, git blob id and destination, for manual download; fetch nothing")
 
     p = sub.add_parser("train", help="train a tagger for a target corpus")
     _add_train_args(p, target_required=False)
@@ -349,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     _add_tagging_args(p)
     _add_data_dir(p)
+    _add_no_fetch(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="tag raw text, or collections of documents, with a trained model")
@@ -420,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="store_true", help="print done / running / left per method and target with "
                                                          "an estimate of the time to go (same flags as the run); runs nothing")
     _add_data_dir(p)
+    _add_no_fetch(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("report", help="Tables 2, 3, 4, the gain matrix and plots from the results store")

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from munchables import fetch
 from munchables.errors import UserError
+from munchables.sources import SOURCES
 
 log = logging.getLogger("munchables")
 
@@ -29,6 +31,7 @@ SPLITS = ("train", "dev", "test")
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "devel"), "test": ("test",)}  # file stems
 EXTENSIONS = ("", ".tsv", ".txt", ".conll", ".iob", ".iob2", ".bio", ".iobes", ".bioes")  # + ".gz"
 ENV_DATA = "MUNCHABLES_DATA"  # environment variable naming the data directory
+CACHE_SUBDIR = ("munchables", "corpora")  # the default data directory under the user's cache directory
 BARE_TYPE = "Entity"  # the type given to bare tags (B, I, E, S) as in BioBERT's files
 TAG_FORMS = "O, B-TYPE, I-TYPE, E-TYPE, S-TYPE or a bare B/I/E/S"
 LINE_FORM = "TOKEN<TAB>TAG lines (tag in the last column) with a blank line between sentences"
@@ -111,7 +114,7 @@ EXTRA_FAMILIES: dict[str, str] = {
 }
 
 CHEMDNER_HINT = (
-    "chemdner (BC4CHEMD) could not be obtained offline: on a machine with internet access download "
+    "chemdner (BC4CHEMD): download "
     "data/BC4CHEMD/{{train,devel,test}}.tsv from the GitHub repository cambridgeltl/MTL-Bioinformatics-2016, "
     "drop the -DOCSTART- lines, rename devel.tsv to dev.tsv and put the files in {data}/chemdner/"
 )
@@ -120,9 +123,10 @@ CHEMDNER_HINT = (
 # ----------------------------------------------------------------------------- finding corpora
 
 
-def default_data_dir(flag: str | os.PathLike | None = None) -> Path | None:
+def default_data_dir(flag: str | os.PathLike | None = None) -> Path:
     """The data directory: the flag, else $MUNCHABLES_DATA, else ../shared/data beside the repository
-    or the working directory where it exists, else None."""
+    or the working directory where it exists, else the per-user cache $XDG_CACHE_HOME/munchables/corpora
+    (~/.cache/munchables/corpora), where named corpora are fetched on first use."""
     if flag is not None:
         return _data_dir(Path(flag).expanduser(), "--data-dir")
     if os.environ.get(ENV_DATA):
@@ -131,7 +135,13 @@ def default_data_dir(flag: str | os.PathLike | None = None) -> Path | None:
     for candidate in (repo_root / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"):
         if candidate.is_dir():
             return candidate.resolve()
-    return None
+    return user_cache_dir().joinpath(*CACHE_SUBDIR)
+
+
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME, else ~/.cache (the XDG base directory rule)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg).expanduser() if xdg and os.path.isabs(os.path.expanduser(xdg)) else Path.home() / ".cache"
 
 
 def _data_dir(path: Path, where: str) -> Path:
@@ -149,8 +159,9 @@ def corpus_family(name: str) -> str | None:
     return EXTRA_FAMILIES.get(key)
 
 
-def find_corpus_dir(name_or_path: str, data_dir: Path | None) -> Path:
-    """The directory of a corpus: an existing directory path as given, else `data_dir`/id."""
+def find_corpus_dir(name_or_path: str, data_dir: Path | None, fetch_missing: bool = False) -> Path:
+    """The directory of a corpus: an existing directory path as given, else `data_dir`/id; with
+    `fetch_missing`, a named corpus (sources.SOURCES) absent from `data_dir` is fetched there first."""
     given = Path(name_or_path).expanduser()
     if given.is_dir():
         return given
@@ -161,6 +172,11 @@ def find_corpus_dir(name_or_path: str, data_dir: Path | None) -> Path:
     if data_dir is None:
         raise UserError(f"corpus {name_or_path!r} not found: no data directory is set and no such directory "
                         f"exists; pass --data-dir DIR or set {ENV_DATA}")
+    if fetch_missing:
+        fetch.ensure_corpora([name_or_path], Path(data_dir))
+    if not Path(data_dir).is_dir() and name_or_path in SOURCES:
+        raise UserError(f"corpus {name_or_path!r} not found: data directory {data_dir} does not exist; "
+                        f"{_missing_hint(name_or_path, Path(data_dir))}, or pass --data-dir DIR or set {ENV_DATA}")
     if not Path(data_dir).is_dir():
         raise UserError(f"corpus {name_or_path!r} not found: data directory {data_dir} does not exist; "
                         f"pass --data-dir DIR or set {ENV_DATA} to a folder with one sub-folder per corpus")
@@ -173,8 +189,9 @@ def find_corpus_dir(name_or_path: str, data_dir: Path | None) -> Path:
 
 def _missing_hint(name: str, data_dir: Path) -> str:
     """What to do about a corpus missing from `data_dir`."""
-    if name == "chemdner":
-        return CHEMDNER_HINT.format(data=data_dir)
+    if name in SOURCES:
+        get = f"get it with `munch corpora fetch {name} --data-dir {data_dir}`"
+        return f"{get}, or by hand: {CHEMDNER_HINT.format(data=data_dir)}" if name == "chemdner" else get
     present = available_corpora(data_dir)
     listing = ", ".join(present) if present else "none"
     return f"available there: {listing} (or give the path of a corpus directory)"
@@ -376,14 +393,16 @@ def read_column_file(path: Path) -> list[Sentence]:
 # ----------------------------------------------------------------------------- corpora
 
 
-def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None) -> Corpus:
+def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None,
+                fetch_missing: bool = False) -> Corpus:
     """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
-    `train_limit` keeps the first N training sentences."""
+    `train_limit` keeps the first N training sentences; `fetch_missing` fetches a named corpus that
+    `data_dir` lacks (find_corpus_dir)."""
     if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
                                     or train_limit < 1):
         raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
                         f"(use --train-limit N with N >= 1)")
-    corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir())
+    corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir(), fetch_missing)
     files = split_files(corpus_dir)
     splits = {split: read_column_file(path) for split, path in files.items()}
     if train_limit is not None:
@@ -407,9 +426,11 @@ def corpus_stats(corpus: Corpus) -> list[dict]:
     return rows
 
 
-def format_table1(rows: list[dict]) -> str:
+def format_table1(rows: list[dict], data_dir: Path | None = None) -> str:
     """Our figures beside Table 1's, one line per corpus and split; '*' marks a paper figure that
-    differs from ours, and each Table 1 corpus absent from `rows` gets lines saying "missing"."""
+    differs from ours, and each Table 1 corpus absent from `rows` gets lines saying "missing". Below:
+    each corpus's entity types (from its rows' "entity_types", else sources.SOURCES) and the command
+    that fetches the missing ones."""
     header = (f"{'corpus':<16}{'family':<14}{'split':<7}{'sentences':>10}{'tokens':>10}{'mentions':>10}"
               f"   | paper:{'sentences':>10}{'words':>10}{'mentions':>10}")
     lines = [header, "-" * len(header)]
@@ -438,4 +459,14 @@ def format_table1(rows: list[dict]) -> str:
             lines.append(line.rstrip())
     if differs:
         lines.append("* differs from our figure")
+    lines += ["", "entity types:"]
+    for name in names:
+        kinds = next((row["entity_types"] for row in by_corpus.get(name, []) if "entity_types" in row), None)
+        if kinds is None and name in SOURCES:
+            kinds = [", ".join(SOURCES[name].entity_types) + " (expected; not fetched)"]
+        lines.append(f"  {name:<16}{', '.join(kinds or ['-'])}")
+    missing = [name for name in names if name not in by_corpus]
+    if missing:
+        where = f" --data-dir {data_dir}" if data_dir is not None else ""
+        lines.append(f"missing: {', '.join(missing)}; fetch with `munch corpora fetch {' '.join(missing)}{where}`")
     return "\n".join(lines)

@@ -60,6 +60,7 @@ class RunOptions:
     embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
     trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
+    fetch: bool = False  # fetch a named corpus missing from the data directory (munch train: unless --no-fetch)
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
     keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (to extend it later)
@@ -103,7 +104,8 @@ def validate(options: RunOptions) -> None:
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit), options.train_limit)
+    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit, options.fetch),
+                       options.train_limit)
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
@@ -112,7 +114,7 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
     aux_limit = None if options.aux_whole else options.train_limit
-    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, aux_limit), aux_limit) for n in names]
+    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")

@@ -1,0 +1,311 @@
+"""`munch corpora fetch`: download the named corpora, verify every byte, convert, install atomically.
+
+Each corpus is made from the pinned files of sources.SOURCES, fetched from raw.githubusercontent.com
+(or a mirror laid out the same way: owner/repo/commit/path, as a local directory or an HTTP base URL).
+The life of one corpus:
+
+1. present: if data_dir/NAME exists, its files are checked against the stored sha256 and nothing
+   is downloaded (a directory that differs is never overwritten);
+2. download: each file goes to data_dir/.fetch/NAME/<blob>.part, resumed with an HTTP Range request
+   after an interruption (in this run or a later one), then checked against its git blob id: a
+   mismatch deletes it and stops with the file, the expected and the actual hash;
+3. convert: `-DOCSTART-` lines and the blank lines around them dropped, one blank line between
+   sentences, no trailing blank line, bare B/I tags typed (BioBERT's species files); written as
+   train/dev/test.tsv into data_dir/.fetch/NAME.tmp and checked against the stored sha256;
+4. install: that directory renamed to data_dir/NAME (atomic on one file system), so `munch train`
+   sees a whole verified corpus or none.
+
+Written with urllib rather than a download library: the standard library has what is needed (Range
+requests, timeouts), and the hash check, not the transport, is what makes a download trustworthy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import UserError
+from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
+
+log = logging.getLogger("munchables")
+
+ENV_MIRROR = "MUNCHABLES_MIRROR"  # environment variable: the default --mirror
+TIMEOUT = 15  # seconds a connection or a read may stall before the download counts as failed
+ATTEMPTS = 3  # tries per file in one run, each resuming what the last one received
+CHUNK = 1 << 16
+STAGING = ".fetch"  # under the data directory: partial downloads and the corpus being converted
+MIRROR_HELP = ("--mirror DIR_OR_URL (a copy laid out as owner/repo/commit/path, e.g. made with "
+               "`munch corpora fetch --print-urls` and `wget -x`)")
+
+
+def resolve_names(names: list[str] | None) -> list[str]:
+    """Corpus ids for the names given: `all` (Table 1's eight, the default), `extra`, or ids."""
+    resolved: list[str] = []
+    for name in names or ["all"]:
+        for one in GROUPS.get(name, [name]):
+            if one not in SOURCES:
+                raise UserError(f"unknown corpus {one!r}; choose from all, extra, {', '.join(SOURCES)}")
+            if one not in resolved:
+                resolved.append(one)
+    return resolved
+
+
+def default_mirror(mirror: str | None) -> str:
+    """The mirror flag, else $MUNCHABLES_MIRROR, else the GitHub raw-file host."""
+    return mirror or os.environ.get(ENV_MIRROR) or RAW_BASE
+
+
+def _is_url(mirror: str) -> bool:
+    return mirror.startswith(("http://", "https://"))
+
+
+def location(file: SourceFile, mirror: str | None = None) -> str:
+    """Where `file` is fetched from: a URL under an HTTP mirror or a path under a mirror directory."""
+    base = default_mirror(mirror)
+    if _is_url(base):
+        return f"{base.rstrip('/')}/{file.relative_url()}"
+    return str(Path(base.removeprefix("file://")).expanduser() / file.relative_url())
+
+
+def print_urls(names: list[str], mirror: str | None = None) -> list[str]:
+    """One line per file: where it comes from, its git blob id, the corpus file it becomes."""
+    return [f"{location(f, mirror)}\t{f.git_blob}\t{name}/{f.split}.tsv"
+            for name in resolve_names(names) for f in SOURCES[name].files]
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def convert(data: bytes, bare_type: str | None = None) -> bytes:
+    """A source file as ../shared/data holds it: sentences separated by one blank line, no
+    `-DOCSTART-` lines, no blank line at the end; bare B/I tags given `bare_type`."""
+    sentences, lines = [], []
+    for line in data.decode("utf-8").split("\n"):
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if lines:
+                sentences.append("\n".join(lines))
+                lines = []
+            continue
+        if bare_type is not None:
+            token, tag = line.rsplit("\t", 1)
+            line = f"{token}\t{tag}-{bare_type}" if tag in ("B", "I") else line
+        lines.append(line)
+    if lines:
+        sentences.append("\n".join(lines))
+    return ("\n\n".join(sentences) + "\n").encode("utf-8")
+
+
+# ----------------------------------------------------------------------------- present corpora
+
+
+def check_present(source: CorpusSource, corpus_dir: Path) -> None:
+    """Raise unless `corpus_dir` holds the published corpus (every file with its stored sha256)."""
+    for file in source.files:
+        path = corpus_dir / f"{file.split}.tsv"
+        if not path.is_file():
+            raise UserError(f"{corpus_dir} exists but has no {path.name}, so it is not the published "
+                            f"{source.name}; move it away and run `munch corpora fetch {source.name}` again, "
+                            f"or fetch into another --data-dir")
+        if file.converted_sha256 is None:
+            continue  # chemdner: no published hash of the converted file (see sources.py)
+        actual = sha256(path.read_bytes())
+        if actual != file.converted_sha256:
+            raise UserError(f"{path} differs from the published {source.name} (sha256 {actual}, expected "
+                            f"{file.converted_sha256}); it was left alone: move {corpus_dir} away and fetch "
+                            f"again, or fetch into another --data-dir")
+
+
+# ----------------------------------------------------------------------------- downloads
+
+
+def _read_mirror_file(file: SourceFile, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: not in the mirror directory; expected {file.repo}'s {file.path} at commit "
+                        f"{file.commit} there (layout owner/repo/commit/path)") from None
+
+
+def _http_error(url: str, err: urllib.error.HTTPError) -> UserError:
+    return UserError(f"{url}: HTTP {err.code} {err.reason}; the file may have moved or the host may be down: "
+                     f"download it by hand (`munch corpora fetch --print-urls`) and use {MIRROR_HELP}")
+
+
+class Unreachable(UserError):
+    """The host cannot be reached: no use trying the other corpora."""
+
+
+def _offline_error(url: str, reason) -> UserError:
+    return Unreachable(f"cannot reach {url} ({reason}); without internet access use {MIRROR_HELP}")
+
+
+def _download_once(url: str, part: Path, label: str) -> bool:
+    """Append to `part` what the server sends after its current size; True when the file is whole."""
+    start = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "munchables"})
+    if start:
+        request.add_header("Range", f"bytes={start}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and start:  # nothing after `start`: the part is whole (the hash will tell)
+            return True
+        raise _http_error(url, err) from None
+    except (urllib.error.URLError, OSError) as err:
+        raise _offline_error(url, getattr(err, "reason", err)) from None
+    with response:
+        if response.status != 206:  # the server ignored the range: start again
+            start = 0
+        length = response.headers.get("Content-Length")
+        total = start + int(length) if length is not None else None
+        received = start
+        with open(part, "ab" if start else "wb") as out, tqdm(
+                total=total, initial=start, desc=label, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=None, leave=False) as bar:
+            try:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            except (OSError, http.client.HTTPException) as err:  # reset, stalled, broken chunk: keep what came
+                log.info("%s: interrupted after %d bytes (%s)", url, received, err)
+                return False
+    return total is None or received >= total  # a short body ends without an error in http.client
+
+
+def download(url: str, part: Path, label: str) -> bytes:
+    """The bytes at `url`, resumed from `part` (kept between runs) with HTTP Range requests."""
+    for _ in range(ATTEMPTS):
+        if _download_once(url, part, label):
+            return part.read_bytes()
+    raise UserError(f"{url}: the connection broke {ATTEMPTS} times ({part.stat().st_size} bytes kept in {part}); "
+                    f"run the command again to resume, or use {MIRROR_HELP}")
+
+
+def obtain(source: CorpusSource, file: SourceFile, staging: Path, mirror: str | None) -> bytes:
+    """The verified bytes of one source file: kept from an earlier run, read from a mirror directory
+    or downloaded. A file whose git blob id differs is deleted and refused."""
+    kept = staging / file.git_blob
+    if kept.is_file() and git_blob_id(data := kept.read_bytes()) == file.git_blob:
+        return data
+    where = location(file, mirror)
+    part = staging / f"{file.git_blob}.part"
+    if _is_url(where):
+        data = download(where, part, f"{source.name} {file.split}")
+    else:
+        data = _read_mirror_file(file, Path(where))
+    actual = git_blob_id(data)
+    if actual != file.git_blob:
+        part.unlink(missing_ok=True)
+        raise UserError(f"{where}: git blob {actual}, expected {file.git_blob} ({source.name} {file.split}, "
+                        f"{file.repo}@{file.commit[:12]}); refused, nothing written to the data directory")
+    if part.exists():
+        part.rename(kept)  # verified: a later run that fails elsewhere need not download it again
+    return data
+
+
+# ----------------------------------------------------------------------------- one corpus
+
+
+def _staging(data_dir: Path, name: str) -> Path:
+    staging = data_dir / STAGING / name
+    if data_dir.is_dir() and not data_dir.stat().st_mode & 0o222:  # read-only by its mode, even for root
+        raise UserError(f"the data directory {data_dir} is read-only; pass --data-dir DIR with a writable directory")
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write to the data directory {data_dir} ({err.strerror}); "
+                        f"pass --data-dir DIR with a writable directory") from None
+    return staging
+
+
+def _remove_empty_staging(data_dir: Path, name: str) -> None:
+    for path in (data_dir / STAGING / name, data_dir / STAGING):
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return  # not empty: a partial download to resume, or another corpus's
+
+
+def announce(source: CorpusSource) -> None:
+    """The corpus's licence or terms, and how it differs from the paper's version, before it is fetched."""
+    if source.name == "chemdner":
+        log.warning("chemdner: licence: %s", source.licence)
+    else:
+        log.info("%s: licence: %s", source.name, source.licence)
+    if source.note:
+        log.info("%s: note: %s", source.name, source.note)
+
+
+def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None) -> str:
+    """Make data_dir/NAME the verified corpus; "present" when it already was, else "fetched"."""
+    data_dir = Path(data_dir)
+    target = data_dir / source.name
+    if target.exists():
+        check_present(source, target)
+        return "present"
+    staging = _staging(data_dir, source.name)
+    announce(source)
+    try:
+        raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
+    finally:
+        _remove_empty_staging(data_dir, source.name)
+    converting = data_dir / STAGING / f"{source.name}.tmp"
+    shutil.rmtree(converting, ignore_errors=True)  # left by a run killed while converting
+    converting.mkdir(parents=True)
+    try:
+        for file in source.files:
+            data = convert(raw[file.split], source.bare_type)
+            if file.converted_sha256 is not None and sha256(data) != file.converted_sha256:
+                raise UserError(f"converting {location(file)} gave sha256 {sha256(data)}, expected "
+                                f"{file.converted_sha256} ({source.name} {file.split}); nothing written: "
+                                f"please report this (the source file itself was verified)")
+            (converting / f"{file.split}.tsv").write_bytes(data)
+        os.rename(converting, target)  # atomic: a reader sees the whole corpus or nothing
+    except BaseException:
+        shutil.rmtree(converting, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)  # the verified downloads
+    _remove_empty_staging(data_dir, source.name)
+    return "fetched"
+
+
+def fetch_corpora(names: list[str] | None, data_dir: Path, mirror: str | None = None) -> dict[str, str]:
+    """`munch corpora fetch`: every named corpus fetched or found present; corpus -> what happened.
+    A corpus that fails (a moved file, a bad hash) does not stop the others, an unreachable host does."""
+    names = resolve_names(names)
+    done, failed = {}, []
+    for name in names:
+        try:
+            done[name] = fetch_corpus(SOURCES[name], Path(data_dir), mirror)
+        except Unreachable:
+            raise
+        except UserError as err:
+            if len(names) == 1:
+                raise
+            log.error("%s: not fetched: %s", name, err)
+            failed.append(name)
+            continue
+        log.info("%s: %s in %s, verified", name, done[name], Path(data_dir) / name)
+    if failed:
+        raise UserError(f"{len(failed)} of {len(names)} corpora not fetched ({', '.join(failed)}; the reasons are "
+                        f"above); the others are in {data_dir}, verified")
+    return done
+
+
+def ensure_corpora(names: list[str], data_dir: Path) -> None:
+    """Fetch, with a message, each of `names` that is a known corpus id missing from `data_dir`
+    (first use by train, evaluate and reproduce; --no-fetch skips this)."""
+    for name in names:
+        if name in SOURCES and not (Path(data_dir) / name).exists():
+            log.warning("corpus %s is not in %s: fetching it (once; --no-fetch forbids this)", name, data_dir)
+            fetch_corpus(SOURCES[name], Path(data_dir))
