@@ -129,7 +129,8 @@ class Batcher:
         self.tagger, self.threads, self.batch_size = tagger, threads, batch_size
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.thread: threading.Thread | None = None
-        self.batches: list[int] = []  # jobs per batch, the last 1000 (for /health and the tests)
+        self.batches: list[int] = []  # jobs per batch, the last 1000 (for the tests)
+        self.counts = {"batches": 0, "requests": 0}  # since the start (/health)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="munch-serve-tagger", daemon=True)
@@ -169,6 +170,7 @@ class Batcher:
                     break
                 jobs.append(more)
             self.batches = (self.batches + [len(jobs)])[-1000:]
+            self.counts = {"batches": self.counts["batches"] + 1, "requests": self.counts["requests"] + len(jobs)}
             groups: dict[tuple, list[Job]] = {}
             for j in jobs:
                 if not j.abandoned.is_set():
@@ -310,10 +312,11 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), threads: int | None = 
 
     @app.get("/health")
     async def health() -> dict:
-        """The model this server tags with: its target, its heads and each head's entity types, with their colours."""
+        """The model this server tags with: its target, its heads and each head's entity types, with their colours;
+        the limits; and how many batches the requests so far were tagged in."""
         return {"status": "ok", "version": __version__, "model": model_name, "target": tagger.target,
                 "heads": tagger.heads("all"), "types": {h: tagger.types([h]) for h in tagger.heads("all")},
-                "colours": _colours(all_types), "limits": asdict(limits)}
+                "colours": _colours(all_types), "limits": asdict(limits), "batching": batcher.counts}
 
     @app.post("/tag", responses={
         200: {"description": "json: {heads, colours, documents: [{id, text or passages, entities}], sentences, "
