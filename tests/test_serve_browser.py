@@ -115,3 +115,14 @@ def test_the_page_shows_an_error_in_one_line(server, browser):
     browser.find_element(By.ID, "tag").click()
     WebDriverWait(browser, 20).until(lambda d: "nosuchcorpus" in d.find_element(By.ID, "status").text)
     assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
+
+
+def test_the_api_page_renders_offline(server, browser):
+    """Swagger UI from the package (no CDN) renders the OpenAPI 3.1 description, /tag included."""
+    url, _ = server
+    browser.get(url + "docs")
+    wait = WebDriverWait(browser, 30)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .info .title")))
+    assert "munchables" in browser.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text
+    wait.until(lambda d: any("/tag" in e.text for e in d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")))
+    assert not browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .errors-wrapper")

@@ -331,7 +331,10 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), threads: int | None = 
         if len(documents) > limits.max_documents:
             return _error(413, f"{len(documents)} documents in one request; the limit is {limits.max_documents} "
                                "(munch serve --max-documents): send them in several requests")
-        heads = tagger.heads(request.heads)  # an unknown head: UserError -> 400
+        try:
+            heads = tagger.heads(request.heads)
+        except UserError as e:  # its message names the command line's flag
+            return _error(400, str(e).replace("--heads ", "heads: ", 1))
         try:
             tagged = await batcher.tag(documents, heads, request.overlap, limits.timeout)
         except asyncio.TimeoutError:
