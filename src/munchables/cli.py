@@ -249,6 +249,29 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    """munch serve: the tagging service and its page (serve.py); the model is loaded once, here."""
+    try:
+        import fastapi, fastapi_offline, uvicorn  # noqa: F401, E401  (optional: the serve extra)
+    except ImportError as e:
+        raise UserError(f"munch serve needs {e.name}: pip install 'munchables[serve]'") from None
+    from .predict import Tagger
+    from .serve import Limits, serve
+
+    check_threads(args.threads)
+    finite(timeout=args.timeout)
+    for flag, value in (("--port", args.port), ("--max-bytes", args.max_bytes), ("--max-documents", args.max_documents),
+                        ("--timeout", args.timeout)):
+        if value <= 0 or (flag == "--port" and value > 65535):
+            raise UserError(f"{flag} must be {'1-65535' if flag == '--port' else 'positive'}; got {value}")
+    tagger = Tagger.load(args.model, args.device)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("munch serve: listening on %s: anyone who can reach this machine can use the service", args.host)
+    serve(tagger, args.host, args.port, Limits(args.max_bytes, args.max_documents, args.timeout), args.threads,
+          Path(args.model).resolve().name)
+    return 0
+
+
 def cmd_bench(args) -> int:
     _set_threads(args)
     if args.collection:
@@ -422,6 +445,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     _add_tagging_args(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="a tagging service over HTTP and a page to try it (pip install 'munchables[serve]')")
+    p.add_argument("--model", required=True, help="the trained model's directory (loaded once, at start)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-bytes", type=int, default=1_000_000, help="largest request body (default 1 MB; larger: 413)")
+    p.add_argument("--max-documents", type=int, default=100, help="documents per request (default 100; more: 413)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a request may wait to be tagged (default 60; then 504)")
+    p.add_argument("--device", default="cpu")
+    _add_tagging_args(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="training and tagging sentences per second on this device")
     p.add_argument("--corpus", default="bc5cdr-chem")
