@@ -17,10 +17,11 @@ import torch
 from .batching import Collator, Item, ShuffledPass
 from .checks import threads as check_threads
 from .corpus import default_data_dir, load_corpus
+from .device import pick_device
 from .errors import UserError
 from .model import ModelConfig
 from .pipeline import RunOptions, build_model
-from .predict import decode, pick_device
+from .predict import decode
 
 
 def _sync(device: torch.device) -> None:

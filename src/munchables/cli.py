@@ -332,7 +332,7 @@ def cmd_vectors(args) -> int:
 
 def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
-    from .predict import pick_device
+    from .device import pick_device
     from .threads import set_threads
 
     set_threads(check_threads(args.threads))

@@ -25,15 +25,16 @@ from .checks import finite
 from .corpus import Corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
-from .files import ensure_dir
+from .device import pick_device
+from .files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
-from .predict import Tagger, decode, pick_device
+from .predict import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
 from .rundir import claim
 from .schedules import Schedule, Update
-from .trainer import TrainConfig, Trainer, atomic_write_text
+from .trainer import TrainConfig, Trainer
 from .vocab import Vocabularies, build_vocabularies, normalise
 
 log = logging.getLogger("munchables")

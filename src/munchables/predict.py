@@ -17,8 +17,11 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from .batching import Collator
+from .device import pick_device
 from .documents import Document
+from .embeddings.features import feature_specs
 from .errors import UserError
+from .files import atomic_write
 from . import __version__
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
 from .serialization import check_format, load_torch, require_fields
@@ -27,19 +30,6 @@ from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
 FORMAT = 1  # of model.pt; raise it when a change makes older munchables misread the file
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        if torch.version.cuda is None:  # the pinned CPU wheel: no driver would help
-            raise UserError(f"--device {name}: no CUDA device is available here: this torch {torch.__version__} is a "
-                            "CPU-only build; install a CUDA build (README, Installing torch: pip install torch "
-                            "--index-url https://download.pytorch.org/whl/cu124), or use --device cpu")
-        raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu")
-    return torch.device(name)
 
 
 def decode(
@@ -93,9 +83,6 @@ class Tagger:
         return list(self.vocab.tags)
 
     def save(self, directory: str | Path, **extra) -> Path:
-        from .embeddings.features import feature_specs
-        from .files import atomic_write
-
         path = Path(directory) / MODEL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from . import corpus as corpora_mod
 from .errors import UserError
-from .files import out_file
+from .files import atomic_write, out_file
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"
@@ -65,8 +65,6 @@ def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str |
         raise UserError("munch text needs some text: --corpora ID,ID,... and/or --raw FILE")
     out = out_file(out)
     lines = chars = 0
-    from .files import atomic_write
-
     seen: set[int] = set()  # hashes of the lines written: corpora that share abstracts (BC5CDR) give them once
 
     def write(tmp: str) -> None:

@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .batching import Collator
 from .errors import UserError
-from .files import atomic_write, atomic_write_text  # noqa: F401  (imported from here by older code)
+from .files import atomic_write, atomic_write_text
 from .model import MultiTaskTagger
 from .serialization import check_format, load_torch, require_fields
 from .progress import Progress

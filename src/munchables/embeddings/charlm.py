@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..checks import finite
 from ..errors import UserError
-from ..files import out_file
+from ..files import atomic_write, out_file
 from ..serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
@@ -354,8 +354,6 @@ class CharLMTrainer:
         return self.elapsed
 
     def _save(self) -> None:
-        from ..files import atomic_write
-
         state = {
             "format": FORMAT,
             "munchables_version": __version__,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import out_file
+from ..files import atomic_write, out_file
 
 log = logging.getLogger("munchables")
 
@@ -101,8 +101,6 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
     finally:
         logging.getLogger("gensim.models.word2vec").removeFilter(progress)
-    from ..files import atomic_write
-
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
     result = {"out": str(out), "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
               "seconds": round(time.perf_counter() - started, 1), **asdict(config)}

@@ -22,9 +22,9 @@ import torch
 from ..batching import Collator, Item, ShuffledPass
 from ..checks import threads as check_threads
 from ..corpus import default_data_dir, load_corpus
+from ..device import pick_device
 from ..model import ModelConfig
 from ..pipeline import RunOptions, build_model
-from ..predict import pick_device
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:

@@ -40,7 +40,7 @@ def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
     """Check the options of every trial the protocol can run (each method, setting and phase) as
     pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
     from ..pipeline import validate
-    from ..predict import pick_device
+    from ..device import pick_device
     from .protocol import BASE_METHOD
 
     pick_device(device)
