@@ -23,6 +23,7 @@ import torch
 
 from .collection import Output
 from .corpus import available_corpora, default_data_dir, load_corpus
+from .device import pick_device
 from .documents import Document
 from .errors import UserError
 from .model import ModelConfig
