@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from .batching import Collator, Item, ShuffledPass
-from .checks import threads as check_threads
 from .corpus import default_data_dir, load_corpus
 from .device import pick_device
 from .errors import UserError
 from .model import ModelConfig
 from .pipeline import RunOptions, build_model
 from .predict import decode
+from .threads import set_threads
 
 
 def _sync(device: torch.device) -> None:
@@ -32,8 +32,7 @@ def _sync(device: torch.device) -> None:
 def run_bench(args) -> dict:
     if min(args.batch_size, args.tag_batch_size, args.hidden, args.sentences) < 1:
         raise UserError("--batch-size, --tag-batch-size, --hidden and --sentences must be at least 1")
-    if check_threads(args.threads):
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, adapt=False)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
     options = RunOptions(target=corpus.name, model=ModelConfig(hidden=args.hidden))

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import __version__
 from .checks import finite
 from .checks import threads as check_threads
+from .choices import AUX_ORDERS, CACHES, DIRECTIONS, ITER_SWITCHES, LOSS_REDUCTIONS, METHODS, OUTPUT_FORMATS, PROTOCOL_METHODS
 from .errors import UserError
 
 log = logging.getLogger("munchables")
@@ -31,12 +32,6 @@ def _add_no_fetch(p: argparse.ArgumentParser) -> None:
                         "(default: fetched on first use, see munch corpora fetch)")
 
 
-# Written out rather than imported, so that `munch --help` does not load torch; pipeline.validate
-# checks the values against methods.METHODS, methods.ITER_SWITCH and pipeline.AUX_ORDERS, and a
-# test checks that these lists name the same options.
-METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
-ITER_SWITCH = ("step-block", "epoch")
-AUX_ORDERS = ("random", "sorted", "given")
 
 
 THREADS_HELP = ("torch CPU threads (default: 1 when other jobs already keep the cores busy, measured 5x faster "
@@ -50,10 +45,10 @@ def _add_train_args(p: argparse.ArgumentParser, target_required: bool = True) ->
     p.add_argument("--method", default="single-task", help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--aux", help="auxiliary corpora, comma-separated (default: every other corpus found)")
     p.add_argument("--aux-order", default="random", help=f"order of auxiliary corpora for iter and stack: {', '.join(AUX_ORDERS)}")
-    p.add_argument("--iter-switch", default="step-block", help=f"MUNCH-Iter reading: {', '.join(ITER_SWITCH)} (step-block is Algorithm 3)")
+    p.add_argument("--iter-switch", default="step-block", help=f"MUNCH-Iter reading: {', '.join(ITER_SWITCHES)} (step-block is Algorithm 3)")
     p.add_argument("--lr", type=float, default=0.1, help="initial SGD learning rate")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--loss-reduction", default="mean", help="the update's loss: mean (default) or sum of the batch's sentence losses (Eq. 8 sums; Flair <= 0.8 took the mean)")
+    p.add_argument("--loss-reduction", default="mean", help=f"the update's loss: {' or '.join(LOSS_REDUCTIONS)} of the batch's sentence losses (default mean; Eq. 8 sums; Flair <= 0.8 took the mean)")
     p.add_argument("--max-epochs", type=int, help="cap on epochs per stage (default: the paper's convergence rule alone)")
     p.add_argument("--train-limit", type=int, help="keep the first N training sentences of every corpus")
     p.add_argument("--aux-whole", action="store_true", help="with --train-limit, cut only the target's training set; auxiliary corpora stay whole (the low-resource setting)")
@@ -101,7 +96,7 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--transformer-layers", type=int, default=4, metavar="N", help="last transformer layers concatenated (default 4)")
     g.add_argument("--fine-tune-transformer", action="store_true", help="train the transformer too (default: frozen)")
     g.add_argument("--no-lstm", action="store_true", help="no BiLSTM: the heads read the token features directly")
-    g.add_argument("--embedding-cache", default="memory", metavar="WHERE", help="frozen features per sentence: memory | disk | none")
+    g.add_argument("--embedding-cache", default="memory", metavar="WHERE", help=f"frozen features per sentence: {' | '.join(CACHES)}")
 
 
 def _embedding_options(args: argparse.Namespace) -> dict:
@@ -158,7 +153,7 @@ def cmd_train(args) -> int:
         raise UserError("the following argument is required: --target (or --resume with an --out that holds a run)")
     else:
         options = _run_options(args, args.out)
-    set_threads(check_threads(args.threads))
+    set_threads(args.threads)
     metrics = train(options)
     print(json.dumps({k: metrics[k] for k in ("dev", "test")}))
     return 0
@@ -194,10 +189,9 @@ def cmd_schedule(args) -> int:
 
 def _set_threads(args) -> None:
     """--threads N: torch CPU threads (default: torch's choice, one per core)."""
-    if check_threads(getattr(args, "threads", None)) is not None:
-        import torch
+    from .threads import set_threads  # loads torch: not at the top, for a quick `munch --help`
 
-        torch.set_num_threads(args.threads)
+    set_threads(getattr(args, "threads", None), adapt=False)
 
 
 def cmd_evaluate(args) -> int:
@@ -335,7 +329,7 @@ def cmd_charlm(args) -> int:
     from .device import pick_device
     from .threads import set_threads
 
-    set_threads(check_threads(args.threads))
+    set_threads(args.threads)
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
     training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                               held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
@@ -410,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-unit", default="file",
                    help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per blank-line-separated block)")
     p.add_argument("--format", default="conll",
-                   choices=("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html"),
+                   choices=OUTPUT_FORMATS,
                    help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html")
     p.add_argument("--out", help="output file (default: standard output)")
     p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
@@ -443,13 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run the paper's protocol (section 4.1) into a resumable results store")
     p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
-    p.add_argument("--methods", help="comma-separated, from: single-task, multi-task, single-aux, conc, iter, stack, "
-                                     "iter-sort, stack-sort (default: all)")
+    p.add_argument("--methods", help=f"comma-separated, from: {', '.join(PROTOCOL_METHODS)} (default: all)")
     p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
                                                      "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
     p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
     p.add_argument("--word-vectors", help="word vectors every trial starts from (munch vectors); their sha256 goes into the trial key")
-    p.add_argument("--loss-reduction", help="override the preset's loss reduction: mean | sum")
+    p.add_argument("--loss-reduction", help=f"override the preset's loss reduction: {' | '.join(LOSS_REDUCTIONS)}")
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
     p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
@@ -505,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
     p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")
-    p.add_argument("--direction", required=True, help="forward | backward")
+    p.add_argument("--direction", required=True, help=" | ".join(DIRECTIONS))
     p.add_argument("--out", required=True, help="the model file, also its checkpoint (see --resume)")
     p.add_argument("--hidden", type=int, default=1024, help="LSTM units")
     p.add_argument("--layers", type=int, default=1)

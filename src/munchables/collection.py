@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from .documents import Document
 from .errors import UserError
-from .formats import INPUT_FORMATS, OUTPUT_FORMATS, READERS, STDIN
+from .choices import INPUT_FORMATS
+from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .tagging import Tagged
 
 log = logging.getLogger("munchables")

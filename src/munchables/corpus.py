@@ -12,18 +12,17 @@ of an entity. The corpora and their figures are described in ../shared/data/READ
 from __future__ import annotations
 
 import functools
-import gzip
 import logging
 import os
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from munchables import fetch
-from munchables.errors import UserError
-from munchables.sources import SOURCES
+from . import fetch
+from .errors import UserError
+from .files import read_utf8
+from .sources import SOURCES
 
 log = logging.getLogger("munchables")
 
@@ -306,29 +305,6 @@ def _to_iob2(tags: Sequence[str], scheme: str) -> tuple[tuple[str, ...], int]:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of a file, gunzipped when it is gzip, without a leading BOM."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected a column file with {LINE_FORM}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; expected a column file with {LINE_FORM}") from None
-    except OSError as e:  # permissions, a looping link, an I/O error
-        raise UserError(f"{path}: cannot read the corpus file ({e.strerror}); make it readable (chmod)") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as err:
-            raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise UserError(f"{path}:{line}: byte {data[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
-                        f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
-
-
 def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
     """(tokens, raw tags) per sentence, checking each line's columns and tag form."""
     sentences = []
@@ -365,7 +341,7 @@ def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
 @functools.lru_cache(maxsize=256)
 def _read_cached(path: Path, mtime_ns: int, size: int) -> tuple[Sentence, ...]:
     """The sentences of one file; cached on (resolved path, mtime, size), so changed files are re-read."""
-    raw = _parse_columns(_read_text(path), path)
+    raw = _parse_columns(read_utf8(path, f"a column file with {LINE_FORM}"), path)
     if not raw:
         raise UserError(f"{path}: no sentences; expected {LINE_FORM}")
     scheme = detect_scheme(tags for _, tags in raw)

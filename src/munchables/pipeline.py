@@ -22,12 +22,14 @@ import torch
 from . import corpus as corpora_mod
 from .batching import Collator
 from .checks import finite
+from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
 from .corpus import Corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .device import pick_device
+from .embeddings.features import validate as validate_embeddings
 from .files import atomic_write_text, ensure_dir
-from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
+from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
 from .predict import Tagger, decode
@@ -39,8 +41,6 @@ from .vocab import Vocabularies, build_vocabularies, normalise
 
 log = logging.getLogger("munchables")
 
-AUX_ORDERS = ("random", "sorted", "given")
-KEEP = ("last", "best-dev")  # which model a run keeps: the last epoch's (the paper) or the best target dev F1's
 
 
 @dataclass
@@ -71,29 +71,20 @@ class RunOptions:
 
 
 def validate(options: RunOptions) -> None:
-    if options.method not in METHODS:
-        raise UserError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
-    if options.aux_order not in AUX_ORDERS:
-        raise UserError(f"unknown --aux-order {options.aux_order!r}; choose one of {', '.join(AUX_ORDERS)}")
-    if options.iter_switch not in ITER_SWITCH:
-        raise UserError(f"unknown --iter-switch {options.iter_switch!r}; choose one of {', '.join(ITER_SWITCH)}")
+    check(options.method, tuple(METHODS), "method")
+    check(options.aux_order, AUX_ORDERS, "--aux-order")
+    check(options.iter_switch, ITER_SWITCHES, "--iter-switch")
     t = options.train
-    if t.loss_reduction not in ("mean", "sum"):
-        raise UserError(f"unknown --loss-reduction {t.loss_reduction!r}; choose mean or sum")
+    check(t.loss_reduction, LOSS_REDUCTIONS, "--loss-reduction")
     finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
-    if options.keep not in KEEP:
-        raise UserError(f"unknown --keep {options.keep!r}; choose one of {', '.join(KEEP)}")
+    check(options.keep, KEEP, "--keep")
     if options.keep == "best-dev" and options.train_on_dev:
         raise UserError("--keep best-dev selects by dev F1, but this run trains on dev; use --keep last")
     if options.train_limit is not None and options.train_limit < 1:
         raise UserError("--train-limit must be at least 1")
-    from .embeddings.cache import CACHES
-    from .embeddings.features import validate as validate_embeddings
-
-    if options.embedding_cache not in CACHES:
-        raise UserError(f"unknown --embedding-cache {options.embedding_cache!r}; choose one of {', '.join(CACHES)}")
+    check(options.embedding_cache, CACHES, "--embedding-cache")
     validate_embeddings(options.model)
     m = options.model
     if not 0 <= m.dropout < 1:

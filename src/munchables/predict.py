@@ -16,16 +16,17 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
+from . import __version__
 from .batching import Collator
+from .choices import OVERLAPS
 from .device import pick_device
 from .documents import Document
 from .embeddings.features import feature_specs
 from .errors import UserError
 from .files import atomic_write
-from . import __version__
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
 from .serialization import check_format, load_torch, require_fields
-from .tagging import OVERLAPS, Tagged, batches, split_long, tag_documents
+from .tagging import Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"

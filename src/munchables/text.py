@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from . import corpus as corpora_mod
 from .errors import UserError
-from .files import atomic_write, out_file
+from .files import atomic_write, out_file, read_utf8
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"
@@ -42,10 +42,7 @@ def read_text(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: text file not found; write one with `munch text --corpora ID,... --out FILE`")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); expected UTF-8, one sentence per line") from None
+    return read_utf8(path, "UTF-8 text, one sentence per line")
 
 
 def read_lines(path: str | Path) -> list[str]:

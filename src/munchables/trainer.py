@@ -185,7 +185,7 @@ class Trainer:
     def restore_best(self) -> dict:
         """Load the model of the best target dev F1 (`--keep best-dev`); its epoch's log record."""
         best = [r for r in self.history if r.get("best")][-1]
-        self.model.load_state_dict(torch.load(self.out / "best.pt", map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_torch(self.out / "best.pt", "best model (--keep best-dev)"))
         return best
 
     def _set_lr(self, lr: float) -> None:

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from ..batching import Collator, Item, ShuffledPass
-from ..checks import threads as check_threads
 from ..corpus import default_data_dir, load_corpus
 from ..device import pick_device
 from ..model import ModelConfig
 from ..pipeline import RunOptions, build_model
+from ..threads import set_threads
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
@@ -44,8 +44,7 @@ def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
 
 
 def run(args) -> list[dict]:
-    if check_threads(args.threads):
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, adapt=False)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), args.sentences)
     models = {}

@@ -13,9 +13,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
+from ..choices import ENGINES, check
 from ..errors import UserError
 
-ENGINES = ("local", "ray")
 
 
 def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
@@ -61,12 +61,10 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
     A trial whose metrics.json exists finished before the driver could record it: it is read,
     not trained again.
     """
-    import torch
+    from ..pipeline import train  # torch: loaded in the worker only, the driver stays light
+    from ..threads import set_threads
 
-    from ..pipeline import train
-
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads or None, adapt=False)
     options = trial_options(trial, Path(runs_dir), data_dir, device)
     out = Path(options.out)
     metrics_path = out / "metrics.json"
@@ -161,8 +159,7 @@ class RayEngine:
 
 def make_engine(name: str, jobs: int = 1, address: str | None = None, gpus: float = 0, cpus: float = 1,
                 init_kwargs: dict | None = None, threads: int | None = None):
-    if name not in ENGINES:
-        raise UserError(f"unknown --engine {name!r}; choose one of {', '.join(ENGINES)}")
+    check(name, ENGINES, "--engine")
     if name == "local":
         return LocalEngine(jobs, threads)
     return RayEngine(address, gpus, cpus, init_kwargs=init_kwargs)

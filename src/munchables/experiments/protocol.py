@@ -29,15 +29,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .. import corpus as corpora_mod
+from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
 from .store import Store
 
 log = logging.getLogger("munchables")
 
-METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack", "iter-sort", "stack-sort")
 BASE_METHOD = {m: m.removesuffix("-sort") for m in METHODS}  # what pipeline.train runs
-GRIDS = ("paper", "fixed")
 PAPER_GRID = ((16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1))  # (batch size, learning rate), section 4.1
 ORDER_SEED = 1  # seeds the random order of iter and stack, the same for every setting and seed
 
@@ -73,7 +72,6 @@ PRESETS = {
     "lowres-cpu": Preset(max_epochs=40, train_limit=1000, hidden=256, word_dim=100, grid="fixed", lr=0.1,
                          batch_size=32, aux_whole=True, final_on_dev=False, loss_reduction="sum"),
 }
-LOSS_REDUCTIONS = ("mean", "sum")
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from ..errors import UserError
 from ..evaluate import Score
 from ..files import ensure_dir
 from . import paper, stats
-from .protocol import METHODS, best
+from ..choices import METHODS as TABLE2_METHODS, PROTOCOL_METHODS as METHODS
+from .protocol import best
 from .store import Store
 
-TABLE2_METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
 TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
