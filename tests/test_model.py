@@ -117,12 +117,18 @@ def alone(model, collate, item):
     return nll, path
 
 
-def test_mixed_batch_loss_is_the_mean_of_each_sentence_under_its_own_head(two_corpora):
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mixed_batch_loss_reduces_each_sentence_under_its_own_head(two_corpora, reduction):
     model, vocab, collate = tiny_model(two_corpora)
     assert vocab.tags["main"] != vocab.tags["aux25"]
     model.eval()
-    expected = torch.stack([alone(model, collate, item)[0] for item in MIXED]).mean()
-    torch.testing.assert_close(model.loss(collate(MIXED)), expected)
+    each = torch.stack([alone(model, collate, item)[0] for item in MIXED])
+    expected = each.sum() if reduction == "sum" else each.mean()
+    torch.testing.assert_close(model.loss(collate(MIXED), reduction), expected)
+    if reduction == "mean":
+        torch.testing.assert_close(model.loss(collate(MIXED)), expected)  # the default
+    with pytest.raises(ValueError, match="reduction"):
+        model.loss(collate(MIXED), "token_mean")
 
 
 def test_mixed_batch_decodes_as_each_sentence_alone(two_corpora):

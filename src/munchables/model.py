@@ -217,15 +217,21 @@ class MultiTaskTagger(nn.Module):
     def head(self, corpus: str) -> Head:
         return self.heads[_key(corpus)]
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Mean negative log-likelihood (Eq. 8) over the batch's sentences, each under its own head."""
+    def loss(self, batch: Batch, reduction: str = "mean") -> torch.Tensor:
+        """Negative log-likelihood (Eq. 8) of the batch's sentences, each under its own head.
+
+        `reduction` as pytorch-crf's: "sum" of the sentences' losses (Eq. 8) or their "mean" (Flair
+        <= 0.8, the default); the user's choice is checked once, by pipeline.validate.
+        """
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}")
         h = self.encoder(batch)  # (B, T, 2H)
         total = h.new_zeros(())
         for corpus, rows in batch.groups.items():
             head = self.head(corpus)
             emissions = head.proj(h[rows])  # (b, T, K)
             total = total + head.crf(emissions, batch.tags[rows], batch.mask[rows]).sum()
-        return total / len(batch)
+        return total if reduction == "sum" else total / len(batch)
 
     @torch.no_grad()
     def decode(self, batch: Batch) -> list[list[int]]:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .. import corpus as corpora_mod
-from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS
+from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
 from .store import Store
@@ -158,8 +158,8 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     """Validate the options once, with the fix in every message."""
     if preset not in PRESETS:
         raise UserError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if loss_reduction is not None and loss_reduction not in LOSS_REDUCTIONS:
-        raise UserError(f"unknown --loss-reduction {loss_reduction!r}; choose one of {', '.join(LOSS_REDUCTIONS)}")
+    if loss_reduction is not None:
+        check(loss_reduction, LOSS_REDUCTIONS, "--loss-reduction")
     p = PRESETS[preset]
     overrides = {k: v for k, v in dict(max_epochs=max_epochs, train_limit=train_limit, hidden=hidden,
                                          lr=lr, batch_size=batch_size, loss_reduction=loss_reduction).items()
@@ -167,8 +167,7 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     name = preset if not overrides else f"{preset}+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     p = Preset(**(asdict(p) | overrides))
     grid = grid or p.grid
-    if grid not in GRIDS:
-        raise UserError(f"unknown --grid {grid!r}; choose one of {', '.join(GRIDS)}")
+    check(grid, GRIDS, "--grid")
     settings = list(PAPER_GRID) if grid == "paper" else [(p.batch_size, p.lr)]
     methods = methods or list(METHODS)
     bad = [m for m in methods if m not in METHODS]
