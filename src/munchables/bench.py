@@ -22,6 +22,7 @@ from .model import ModelConfig
 from .pipeline import RunOptions, build_model
 from .predict import decode
 from .threads import set_threads
+from .trainer import train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -43,21 +44,12 @@ def run_bench(args) -> dict:
     items = [Item(corpus.name, i) for i in range(min(args.sentences, len(corpus.train)))]
     batches = ShuffledPass(items, args.batch_size, np.random.default_rng(0)).epoch()
 
-    def train_step(batch_items):
-        batch = collate(batch_items).to(device)
-        loss = model.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-
-    model.train()
     for b in batches[:3]:  # warm-up
-        train_step(b)
+        train_step(model, optimizer, collate(b).to(device))
     _sync(device)
     t0 = time.perf_counter()
     for b in batches:
-        train_step(b)
+        train_step(model, optimizer, collate(b).to(device))
     _sync(device)
     train_rate = len(items) / (time.perf_counter() - t0)
 
