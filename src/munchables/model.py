@@ -97,10 +97,10 @@ class BiLSTM(nn.Module):
         order = torch.argsort(lengths)
         outs, bwds = [], []
         for rows in order.chunk(self.cpu_groups):
-            t = int(lengths[rows].max())
-            out, bwd = self._run(x[rows, :t], mask[rows, :t])  # (b, t, 2H), (b, t, H)
-            outs.append(nn.functional.pad(out, (0, 0, 0, T - t)))
-            bwds.append(nn.functional.pad(bwd, (0, 0, 0, T - t)))
+            longest = int(lengths[rows].max())
+            out, bwd = self._run(x[rows, :longest], mask[rows, :longest])  # (b, longest, 2H), (b, longest, H)
+            outs.append(nn.functional.pad(out, (0, 0, 0, T - longest)))
+            bwds.append(nn.functional.pad(bwd, (0, 0, 0, T - longest)))
         inverse = torch.argsort(order)
         return torch.cat(outs)[inverse], torch.cat(bwds)[inverse]  # (B, T, 2H), (B, T, H)
 

@@ -19,11 +19,10 @@ from typing import Iterator
 
 import torch
 
-from . import corpus as corpora_mod
 from .batching import Collator
 from .checks import finite
 from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
-from .corpus import Corpus
+from .corpus import Corpus, available_corpora, default_data_dir, load_corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .device import pick_device
@@ -95,18 +94,18 @@ def validate(options: RunOptions) -> None:
 
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
-    data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit, options.fetch),
+    data_dir = default_data_dir(options.data_dir)
+    target = _with_dev(options, load_corpus(options.target, data_dir, options.train_limit, options.fetch),
                        options.train_limit)
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
     if names is None:
-        names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
+        names = [c for c in available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
     aux_limit = None if options.aux_whole else options.train_limit
-    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
+    aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
@@ -165,12 +164,13 @@ def evaluate_corpus(model, vocab, corpus: Corpus, split: str, device, per_senten
     return sum((Score(*c) for c in counts), Score()).as_dict() | {"sentences": [list(c) for c in counts]}
 
 
-def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> tuple[Schedule, Iterator[Update]]:
+def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> Iterator[Update]:
+    """The method's updates over these corpora; with a `listener` (the trainer) the stages converge by its rule."""
     sizes = {c.name: len(c.train) for c in [target, *aux]}
     s = Schedule(target.name, sizes, options.train.batch_size, options.train.seed,
                  options.train.max_epochs, listener)
     method = ITER_SWITCH[options.iter_switch] if options.method == "iter" else METHODS[options.method]
-    return s, method(s, [a.name for a in aux])
+    return method(s, [a.name for a in aux])
 
 
 def _flat(record: dict) -> dict:
@@ -182,7 +182,7 @@ def _flat(record: dict) -> dict:
 def epoch_size(options: RunOptions, target: Corpus, aux: list[Corpus]) -> int:
     """Updates in one epoch (the same in every epoch and stage): the first epoch of a dry run."""
     one = replace(options, train=replace(options.train, max_epochs=1))
-    _, updates = make_schedule(one, target, aux)
+    updates = make_schedule(one, target, aux)
     return sum(1 for _ in itertools.takewhile(lambda u: (u.stage, u.epoch) == (1, 1), updates))
 
 
@@ -273,7 +273,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
         resume=options.resume, trace=options.trace, progress=options.progress,
         keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux),
     )
-    _, updates = make_schedule(options, target, aux, listener=trainer)
+    updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
     stages = [r for r in history if r["event"] == "stage" and "dev" in r]
     if options.keep == "best-dev":
@@ -397,11 +397,11 @@ def schedule(options: RunOptions) -> Iterator[dict]:
     target, aux = load_corpora(options)
     if options.method == "single-aux" and len(aux) > 1:
         for a in aux:
-            _, updates = make_schedule(options, target, [a])
+            updates = make_schedule(options, target, [a])
             yield from ({"candidate": a.name} | u.record() for u in updates)
         return
     if options.method in ("iter", "stack"):
         aux = order_aux(options, target, aux, train_missing=False)
-    _, updates = make_schedule(options, target, aux)
+    updates = make_schedule(options, target, aux)
     for update in updates:
         yield update.record()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import corpus as corpora_mod
+from .corpus import default_data_dir, load_corpus
 from .errors import UserError
 from .files import atomic_write, out_file, read_utf8
 from .tokenize import tokenize
@@ -22,9 +22,9 @@ TEXT_SPLITS = ("train", "dev")  # never "test"
 
 def corpus_lines(names: Iterable[str], data_dir: str | None = None) -> Iterator[str]:
     """The train and dev sentences of each corpus, tokens joined by single spaces."""
-    data = corpora_mod.default_data_dir(data_dir)
+    data = default_data_dir(data_dir)
     for name in names:
-        corpus = corpora_mod.load_corpus(name, data)
+        corpus = load_corpus(name, data)
         for split in TEXT_SPLITS:
             for sentence in corpus.split(split):
                 yield " ".join(sentence.tokens)

@@ -77,7 +77,6 @@ class TransformerFeatures(nn.Module):
             self.model.requires_grad_(False)
         self.max_length = min(tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 512))
         self.budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)  # sub-words per piece
-        self.model_calls = 0
 
     @classmethod
     def from_folder(cls, path: str | Path, layers: int = 4, fine_tune: bool = False,
@@ -147,7 +146,6 @@ class TransformerFeatures(nn.Module):
             return self._embed(sentences)
 
     def _embed(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
-        self.model_calls += 1
         device = next(self.model.parameters()).device
         pieces = self.pieces(sentences)
         enc = self.tokenizer([list(sentences[b][i:j]) for b, i, j in pieces], is_split_into_words=True,

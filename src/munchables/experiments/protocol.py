@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .. import corpus as corpora_mod
+from ..corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
@@ -175,14 +175,14 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
         raise UserError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1; got {seeds}")
-    found = corpora_mod.available_corpora(corpora_mod.default_data_dir(data_dir))
+    found = available_corpora(default_data_dir(data_dir))
     if len(found) < 2:
         raise UserError(f"reproduce needs at least two corpora; found {found or 'none'} (use --data-dir)")
     targets = targets or found
-    missing = [t for t in [*targets, *(aux or [])] if t not in found]
+    missing = [name for name in [*targets, *(aux or [])] if name not in found]
     if missing:
         raise UserError(f"corpus {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
-    families = {c: corpora_mod.corpus_family(c) for c in found}
+    families = {c: corpus_family(c) for c in found}
     sha = None
     if word_vectors is not None:
         if not Path(word_vectors).is_file():
