@@ -21,7 +21,7 @@ from .batching import Collator
 from .choices import OVERLAPS
 from .device import pick_device
 from .documents import Document
-from .embeddings.features import feature_specs
+from .embeddings.features import feature_specs, features_from_specs
 from .errors import UserError
 from .files import atomic_write
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
@@ -117,8 +117,6 @@ class Tagger:
                             "it was written by another version of munchables or is damaged") from None
         if state["target"] not in vocab.tags:
             raise UserError(f"{path}: a damaged munchables model: its target {state['target']!r} has no head")
-        from .embeddings.features import features_from_specs
-
         try:
             features = features_from_specs(state.get("features", []), path.parent)
         except (TypeError, KeyError, AttributeError) as e:

@@ -23,6 +23,8 @@ from torch import nn
 from ..errors import UserError
 from .cache import FeatureCache, pad
 
+FOLDER = "transformer"  # beside model.pt in a saved tagger
+
 INSTALL = "pip install transformers"
 
 
@@ -64,6 +66,8 @@ def load_tokenizer(path: Path):
 class TransformerFeatures(nn.Module):
     """Token features (B, T, layers x hidden) from a transformer: each word's first sub-word."""
 
+    kind = "transformer"  # in a saved tagger's feature specs
+
     def __init__(self, model: nn.Module, tokenizer, layers: int = 4, fine_tune: bool = False,
                  cache: FeatureCache | None = None):
         super().__init__()
@@ -103,6 +107,16 @@ class TransformerFeatures(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         self.model.config.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
+
+    def spec(self, directory: Path) -> dict:
+        """Writes the config and tokenizer into `directory`/transformer (the weights are in the
+        tagger's state dict); what rebuilds this module at load time."""
+        self.save_files(Path(directory) / FOLDER)
+        return {"kind": self.kind, "folder": FOLDER, "layers": self.layers, "fine_tune": self.fine_tune}
+
+    @classmethod
+    def from_spec(cls, spec: dict, directory: Path, cache: FeatureCache | None = None) -> "TransformerFeatures":
+        return cls.from_saved(Path(directory) / spec["folder"], spec["layers"], spec["fine_tune"], cache)
 
     def train(self, mode: bool = True) -> "TransformerFeatures":
         super().train(mode)
