@@ -196,17 +196,15 @@ def _set_threads(args) -> None:
 
 def cmd_evaluate(args) -> int:
     from .corpus import default_data_dir, load_corpus
-    from .evaluate import score
-    from .predict import Tagger
+    from .predict import Tagger, evaluate_tagger
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch)
-    head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
-    sentences = corpus.split(args.split)
-    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
+    result = evaluate_tagger(tagger, corpus, args.split)
+    head = result["head"]
     if args.json:
-        print(json.dumps({"corpus": corpus.name, "split": args.split, "head": head, **result}))
+        print(json.dumps(result))
     else:
         print(f"{corpus.name} {args.split} (head {head}): precision {result['precision']:.4f} "
               f"recall {result['recall']:.4f} F1 {result['f1']:.4f} (tp {result['tp']}, fp {result['fp']}, fn {result['fn']})")
@@ -214,7 +212,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .collection import Output, Progress, read_inputs, skip_done
+    from .collection import Output, one_document_entities, read_inputs, tag_collection
     from .predict import Tagger
 
     _set_threads(args)
@@ -224,21 +222,11 @@ def cmd_predict(args) -> int:
     heads = tagger.heads(args.heads)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
-        tagged = list(tagger.stream(documents, heads, args.overlap, args.batch_size))
-        if len(tagged) > 1:
-            raise UserError(f"--format json writes the entities of one document; the input holds {len(tagged)} "
-                            f"(use --format jsonl for collections)")
-        found = tagged[0].entities if tagged else []
+        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
     output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite)
-    skipped = [0]
-    progress = Progress(args.quiet)
-    for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, args.overlap, args.batch_size):
-        output.write(tagged)
-        progress.step(tagged)
-    output.close()
-    progress.close(skipped[0], args.overlap)
+    tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
     return 0
 
 

@@ -19,10 +19,12 @@ import torch
 from . import __version__
 from .batching import Collator
 from .choices import OVERLAPS
+from .corpus import Corpus
 from .device import pick_device
 from .documents import Document
 from .embeddings.features import feature_specs, features_from_specs
 from .errors import UserError
+from .evaluate import score
 from .files import atomic_write
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
 from .serialization import check_format, load_torch, require_fields
@@ -70,6 +72,15 @@ def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
             if not isinstance(token, str) or not token:
                 raise UserError(f"sentence {i}, token {j}: {token!r}; expected a non-empty string "
                                 "(drop empty tokens, or use predict(text) on raw text)")
+
+
+def evaluate_tagger(tagger: "Tagger", corpus: Corpus, split: str) -> dict:
+    """`munch evaluate`: strict entity-level scores on one split of `corpus`, under the corpus's own
+    head when the tagger has one, else the target's."""
+    head = corpus.name if corpus.name in tagger.corpora else tagger.target
+    sentences = corpus.split(split)
+    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
+    return {"corpus": corpus.name, "split": split, "head": head, **result}
 
 
 class Tagger:

@@ -213,6 +213,20 @@ def best(candidates: dict) -> object:
     return max(candidates, key=lambda k: (candidates[k], -list(candidates).index(k)))
 
 
+# How each method's trials order the target's auxiliary corpora, from (the corpora as listed, their
+# seeded random order, the dev F1 of each one's SingleAux candidate). multi-task and single-aux
+# are planned apart (one model over every corpus; the best candidate itself).
+AUX_ORDER = {
+    "single-task": lambda aux, shuffled, scores: [],
+    "conc": lambda aux, shuffled, scores: aux,
+    "iter": lambda aux, shuffled, scores: shuffled,
+    "stack": lambda aux, shuffled, scores: shuffled,
+    "iter-sort": lambda aux, shuffled, scores: sorted_order(scores),  # section 5.1: by the candidates' dev F1
+    "stack-sort": lambda aux, shuffled, scores: sorted_order(scores),
+}
+NEEDS_CANDIDATES = ("single-aux", "iter-sort", "stack-sort")
+
+
 def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
     """(trials that can run now and are not done, whether other trials still wait for inputs)."""
     index = {t["key"]: t for t in done}
@@ -246,7 +260,7 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
     for target in P.targets:
         aux = P.aux_of(target)
         shuffled = random_order(aux, {a: P.families[a] for a in aux}, ORDER_SEED)
-        needs_candidates = any(m in P.methods for m in ("single-aux", "iter-sort", "stack-sort"))
+        needs_candidates = any(m in P.methods for m in NEEDS_CANDIDATES)
         candidates = {(s, a): want(P.trial(target, "single-aux", [a], s, "dev")) for s in P.grid for a in aux} \
             if needs_candidates else {}
         have_candidates = needs_candidates and all(candidates.values())
@@ -262,12 +276,11 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
                 continue
             orders = {}
             for s in P.grid:
-                if method.endswith("-sort"):
-                    if not all(candidates[(s, a)] for a in aux):
-                        continue
-                    orders[s] = sorted_order({a: dev_f1(candidates[(s, a)], target) for a in aux})
-                else:
-                    orders[s] = shuffled if method in ("iter", "stack") else (aux if method == "conc" else [])
+                scores = ({a: dev_f1(candidates[(s, a)], target) for a in aux}
+                          if needs_candidates and all(candidates[(s, a)] for a in aux) else None)
+                if method.endswith("-sort") and scores is None:
+                    continue  # its candidates are still to run
+                orders[s] = AUX_ORDER[method](aux, shuffled, scores)
             if not P.selects_on_dev:  # one setting, finals on train only: the final models are all
                 for s in orders:
                     finals(target, method, orders[s], s)
