@@ -11,6 +11,7 @@ from typing import Sequence
 
 from .errors import UserError
 
+SPLITS = ("train", "dev", "test")  # of every corpus
 METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")  # the paper's, Table 2's order
 NEEDS_AUX = METHODS[1:]  # every method but single-task trains with auxiliary corpora
 PROTOCOL_METHODS = (*METHODS, "iter-sort", "stack-sort")  # munch reproduce: iter and stack with --aux-order sorted too

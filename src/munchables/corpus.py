@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import fetch
+from .choices import SPLITS
 from .errors import UserError
 from .files import read_utf8
+from .paper import PAPER_CORPORA
 from .sources import SOURCES
 
 log = logging.getLogger("munchables")
 
-SPLITS = ("train", "dev", "test")
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "devel"), "test": ("test",)}  # file stems
 EXTENSIONS = ("", ".tsv", ".txt", ".conll", ".iob", ".iob2", ".bio", ".iobes", ".bioes")  # + ".gz"
 ENV_DATA = "MUNCHABLES_DATA"  # environment variable naming the data directory
@@ -67,40 +68,6 @@ class Corpus:
         tags = set().union(*(s.tags for split in SPLITS for s in self.split(split)))
         return sorted(tag[2:] for tag in tags if tag.startswith("B-"))
 
-
-@dataclass(frozen=True)
-class PaperCorpus:
-    """One row group of Table 1 of the MUNCHABLES paper."""
-
-    family: str  # the entity family the paper groups the corpus under
-    citation: str  # who published the corpus
-    counts: dict[str, tuple[int, int, int]]  # split -> (sentences, words, mentions) in Table 1
-
-
-def _counts(sentences, words, mentions) -> dict[str, tuple[int, int, int]]:
-    """Table 1's train/dev/test figures, given as three (train, dev, test) triples."""
-    return {split: (sentences[i], words[i], mentions[i]) for i, split in enumerate(SPLITS)}
-
-
-# Table 1 of the paper, in its order; the figures are those of the BioBERT versions (Lee et al. 2020).
-PAPER_CORPORA: dict[str, PaperCorpus] = {
-    "ncbi-disease": PaperCorpus("disease", "Dogan et al. 2014", _counts(
-        (5424, 923, 940), (135701, 23969, 24497), (5134, 787, 960))),
-    "bc5cdr-disease": PaperCorpus("disease", "Li et al. 2016", _counts(
-        (4560, 4581, 4797), (118170, 117453, 124750), (4182, 4246, 4424))),
-    "bc5cdr-chem": PaperCorpus("chemical", "Li et al. 2016", _counts(
-        (4560, 4581, 4797), (118170, 117453, 124750), (5203, 5347, 5385))),
-    "chemdner": PaperCorpus("chemical", "Krallinger et al. 2015", _counts(
-        (30682, 30639, 26364), (893685, 887805, 767636), (29478, 29486, 25346))),
-    "bc2gm": PaperCorpus("gene/protein", "Smith et al. 2008", _counts(
-        (12574, 2519, 5038), (355405, 71042, 143465), (15197, 3061, 6325))),
-    "jnlpba": PaperCorpus("gene/protein", "Kim et al. 2004", _counts(
-        (14690, 3856, 3856), (443653, 117213, 114709), (32178, 8575, 6241))),
-    "linnaeus": PaperCorpus("species", "Gerner et al. 2010", _counts(
-        (11935, 4078, 7142), (281273, 93877, 165095), (2119, 711, 1433))),
-    "s800": PaperCorpus("species", "Pafilis et al. 2013", _counts(
-        (5733, 830, 1630), (147291, 22217, 42298), (2557, 384, 767))),
-}
 
 # Families of the ../shared/data-extra corpora (Crichton et al. 2017) that hold one kind of entity;
 # the mixed-type ones (bionlp11id, bionlp13cg, bionlp13pc, craft) have no family.
