@@ -1,4 +1,9 @@
-"""The `munch` command: argument parsing and messages only; each command calls one function elsewhere."""
+"""The `munch` command: argument parsing and messages only; each command calls one function elsewhere.
+
+Each command imports what it runs inside its function: most of munchables loads torch, and
+`munch --help` (and a mistyped flag) should answer at once. Only torch-free modules (choices,
+checks, errors) are imported at the top.
+"""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ from .corpus import Corpus, available_corpora, default_data_dir, load_corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .device import pick_device
-from .embeddings.features import validate as validate_embeddings
+from .embeddings.features import build_features, validate as validate_embeddings
+from .embeddings.word_vectors import load_vectors, lookup, vector_words
 from .files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
@@ -127,8 +128,6 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     extra: list[str] = []
     config = options.model
     if config.word_vectors:
-        from .embeddings.word_vectors import load_vectors, vector_words
-
         vectors = load_vectors(config.word_vectors, trust=options.trust)
         config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
@@ -136,15 +135,11 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
         {c.name: c.train for c in corpora}, extra,
         {c.name: [s.tags for split in (c.train, c.dev, c.test) for s in split] for c in corpora},
     )
-    from .embeddings.features import build_features
-
     torch.manual_seed(options.train.seed)
     features = build_features(config, options.embedding_cache, options.out)  # e.g. contextual string embeddings
     model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                             features)
     if vectors is not None:
-        from .embeddings.word_vectors import lookup
-
         init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
     return model, vocab
 

@@ -34,6 +34,7 @@ from ..choices import DIRECTIONS
 from ..errors import UserError
 from ..files import atomic_write, out_file
 from ..schedules import PlateauRule
+from ..text import read_lines
 from ..serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
@@ -208,8 +209,6 @@ class CharLMTrainer:
     # --- setup --------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from ..text import read_lines
-
         t = self.training
         finite(lr=t.lr, held_out=t.held_out, max_minutes=t.max_minutes, clip=t.clip,
                checkpoint_minutes=t.checkpoint_minutes)

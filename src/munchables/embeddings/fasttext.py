@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..files import atomic_write, out_file
+from ..text import read_lines
 
 log = logging.getLogger("munchables")
 
@@ -72,10 +73,8 @@ class _GensimProgress(logging.Filter):
 
 def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> dict:
     """Train fastText vectors on a text file and write them to `out` (fastText .bin)."""
-    from gensim.models import FastText
+    from gensim.models import FastText  # gensim: an optional dependency (the vectors extra)
     from gensim.models.fasttext import save_facebook_model
-
-    from ..text import read_lines
 
     out = Path(out)
     if out.suffix != ".bin":

@@ -32,6 +32,7 @@ from ..corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
+from ..progress import duration
 from .store import Store
 
 log = logging.getLogger("munchables")
@@ -328,7 +329,6 @@ class Summary:
 
 def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
     """Run every trial of the protocol not yet in the store, recording each as it finishes."""
-    from ..progress import duration
     from .status import all_trials  # imported here: status imports this module
 
     commit = git_commit()
