@@ -73,7 +73,7 @@ class _GensimProgress(logging.Filter):
 
 def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> dict:
     """Train fastText vectors on a text file and write them to `out` (fastText .bin)."""
-    from gensim.models import FastText  # gensim: an optional dependency (the vectors extra)
+    from gensim.models import FastText  # gensim loads scipy: imported by the commands that use it only
     from gensim.models.fasttext import save_facebook_model
 
     out = Path(out)

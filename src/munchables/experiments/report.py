@@ -312,7 +312,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns, curve_data, curve_target,
            intervals: dict | None = None) -> list[str]:
-    import matplotlib
+    import matplotlib  # here: the backend must be chosen before pyplot loads, and only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.ticker
