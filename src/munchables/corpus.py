@@ -1,4 +1,4 @@
-"""NER corpora: CoNLL-style column files read into IOB2 sentences, and the paper's Table 1.
+"""NER corpora: CoNLL-style column files read into IOB2 sentences, beside the paper's Table 1 (paper.py).
 
 A corpus is a directory with a train, a dev (or devel) and a test file, one token per line with
 its tag in the last column and a blank line between sentences, the layout of Crichton et al.
