@@ -116,8 +116,8 @@ def _add_tagging_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_corpora(args) -> int:
-    from .corpus import (SPLITS, available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus,
-                         missing_paper_corpora)
+    from .choices import SPLITS
+    from .corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
     from .sources import SOURCES
 
     if args.corpora_command == "fetch":

@@ -47,7 +47,7 @@ log = logging.getLogger("munchables")
 class RunOptions:
     target: str  # corpus id or directory
     out: Path | None = None  # where the model, metrics and logs go
-    method: str = "single-task"  # one of methods.METHODS
+    method: str = "single-task"  # one of choices.METHODS
     aux: list[str] | None = None  # auxiliary corpora; None: every other corpus found
     aux_order: str = "random"  # random | sorted | given (MUNCH-Iter and MUNCH-Stack)
     iter_switch: str = "step-block"  # step-block (Algorithm 3) | epoch (the text of section 3.2)
