@@ -42,6 +42,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from munchables.corpus import load_corpus
+from munchables.model import ModelConfig, MultiTaskTagger
+from munchables.predict import Tagger
+from munchables.vocab import build_vocabularies
+
 # The suite's models are tiny: one CPU thread runs them faster than two (no OpenMP hand-offs) and
 # far faster while other processes load the machine; the numbers they give are the same.
 torch.set_num_threads(1)
@@ -110,6 +115,21 @@ def write_tiny_corpus():
 def tiny_corpus(tmp_path) -> Path:
     """A corpus directory "tiny": 24 train, 8 dev, 8 test sentences with Chemical and Disease."""
     return _write_tiny_corpus(tmp_path / "tiny", 24, 8, 8)
+
+
+@pytest.fixture
+def three_head_tagger(tiny_corpus):
+    """An untrained three-head tagger ("tiny", "chem", "dis") with large random weights: varied paths, many entities."""
+    corpus = load_corpus(str(tiny_corpus))
+    chem = [s for s in corpus.train if "B-Chemical" in s.tags and "B-Disease" not in s.tags]
+    vocab = build_vocabularies({corpus.name: corpus.train, "chem": chem, "dis": corpus.train[:3]})
+    torch.manual_seed(1)
+    config = ModelConfig(word_dim=10, char_dim=5, char_hidden=4, hidden=8)
+    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)
+    return Tagger(model, vocab, corpus.name, torch.device("cpu"))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from munchables import choices, formats, methods
 from munchables.cli import main
 from munchables.predict import Tagger
 from munchables.tokenize import tokenize
@@ -301,9 +302,9 @@ def test_bench_json(tiny_corpus, capsys):
 
 
 def test_help_lists_the_options_the_pipeline_accepts():
-    """cli writes the option names out (so that --help does not load torch): they must agree."""
-    from munchables import cli, methods, pipeline
+    """choices.py names the options (torch-free, for --help); the functions that run them must agree."""
 
-    assert cli.METHODS == tuple(methods.METHODS)
-    assert cli.ITER_SWITCH == tuple(methods.ITER_SWITCH)
-    assert cli.AUX_ORDERS == tuple(pipeline.AUX_ORDERS)
+    assert choices.METHODS == tuple(methods.METHODS)
+    assert choices.ITER_SWITCHES == tuple(methods.ITER_SWITCH)
+    assert set(choices.OUTPUT_FORMATS) == {"json", *formats.OUTPUT_FORMATS}
+    assert set(choices.INPUT_FORMATS) == set(formats.READERS)

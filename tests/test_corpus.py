@@ -9,7 +9,9 @@ import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
 from munchables import corpus as C
+from munchables.choices import SPLITS
 from munchables.corpus import Sentence
+from munchables.paper import PAPER_CORPORA
 from munchables.errors import UserError
 
 # One sentence, "a b c d e f g", with the entities (Chem b-c), (Chem d) and (Dis f-g) written in each
@@ -181,7 +183,7 @@ def test_missing_file_is_a_user_error(tmp_path):
 ])
 def test_split_files_and_load_by_path(tmp_path, names):
     directory = make_corpus(tmp_path / "my-corpus", names)
-    assert {s: p.name for s, p in C.split_files(directory).items()} == dict(zip(C.SPLITS, names))
+    assert {s: p.name for s, p in C.split_files(directory).items()} == dict(zip(SPLITS, names))
     corpus = C.load_corpus(str(directory))
     assert (corpus.name, corpus.family, corpus.path) == ("my-corpus", None, directory.resolve())
     assert (len(corpus.train), len(corpus.dev), len(corpus.test)) == (2, 1, 1)
@@ -304,10 +306,10 @@ def test_corpus_family(name, family):
 
 
 def test_paper_corpora_follow_table1():
-    assert list(C.PAPER_CORPORA) == ["ncbi-disease", "bc5cdr-disease", "bc5cdr-chem", "chemdner",
+    assert list(PAPER_CORPORA) == ["ncbi-disease", "bc5cdr-disease", "bc5cdr-chem", "chemdner",
                                      "bc2gm", "jnlpba", "linnaeus", "s800"]
-    assert C.PAPER_CORPORA["chemdner"].counts["dev"] == (30639, 887805, 29486)
-    assert C.PAPER_CORPORA["jnlpba"].counts["test"] == (3856, 114709, 6241)
+    assert PAPER_CORPORA["chemdner"].counts["dev"] == (30639, 887805, 29486)
+    assert PAPER_CORPORA["jnlpba"].counts["test"] == (3856, 114709, 6241)
 
 
 # ----------------------------------------------------------------------------- statistics and Table 1
@@ -335,7 +337,7 @@ def test_format_table1_marks_differences_and_missing():
     assert "30,682" in by_key["chemdner", "train"] and "*" not in by_key["chemdner", "train"]
     assert by_key["mine", "test"].rstrip().endswith("|")  # no paper figures for a corpus of ours
     assert "* differs from our figure" in lines
-    missing = [n for n in C.PAPER_CORPORA if n != "ncbi-disease"]
+    missing = [n for n in PAPER_CORPORA if n != "ncbi-disease"]
     assert lines[-1] == f"missing: {', '.join(missing)}; fetch with `munch corpora fetch {' '.join(missing)}`"
 
 
@@ -376,9 +378,9 @@ def test_shared_data_matches_its_readme_and_table1():
     for name in present:
         corpus = C.load_corpus(name, data_dir)
         assert measured(corpus) == README_COUNTS[name], name
-        assert corpus.family == C.PAPER_CORPORA[name].family
+        assert corpus.family == PAPER_CORPORA[name].family
         if name != "jnlpba":  # the README: every other corpus equals Table 1
-            assert measured(corpus) == [C.PAPER_CORPORA[name].counts[s] for s in C.SPLITS], name
+            assert measured(corpus) == [PAPER_CORPORA[name].counts[s] for s in SPLITS], name
 
 
 def test_extra_data_matches_its_readme():

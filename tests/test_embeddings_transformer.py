@@ -71,7 +71,7 @@ def test_frozen_transformer_without_lstm_trains_with_an_auxiliary_corpus_saves_a
     assert (out / "transformer" / "config.json").is_file() and (out / "transformer" / "tokenizer.json").is_file()
     tagger = Tagger.load(out)
     encoder = tagger.model.encoder
-    assert encoder.lstm is None and encoder.words is None and encoder.out_dim == 384
+    assert encoder.lstm is None and encoder.parts == [encoder.features[0]] and encoder.out_dim == 384
     pretrained = features.model.state_dict()
     for k, v in encoder.features[0].model.state_dict().items():
         assert torch.equal(v, pretrained[k]), k  # frozen

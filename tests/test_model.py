@@ -117,12 +117,18 @@ def alone(model, collate, item):
     return nll, path
 
 
-def test_mixed_batch_loss_is_the_mean_of_each_sentence_under_its_own_head(two_corpora):
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mixed_batch_loss_reduces_each_sentence_under_its_own_head(two_corpora, reduction):
     model, vocab, collate = tiny_model(two_corpora)
     assert vocab.tags["main"] != vocab.tags["aux25"]
     model.eval()
-    expected = torch.stack([alone(model, collate, item)[0] for item in MIXED]).mean()
-    torch.testing.assert_close(model.loss(collate(MIXED)), expected)
+    each = torch.stack([alone(model, collate, item)[0] for item in MIXED])
+    expected = each.sum() if reduction == "sum" else each.mean()
+    torch.testing.assert_close(model.loss(collate(MIXED), reduction), expected)
+    if reduction == "mean":
+        torch.testing.assert_close(model.loss(collate(MIXED)), expected)  # the default
+    with pytest.raises(ValueError, match="reduction"):
+        model.loss(collate(MIXED), "token_mean")
 
 
 def test_mixed_batch_decodes_as_each_sentence_alone(two_corpora):
@@ -161,3 +167,27 @@ def test_a_tiny_model_fits_the_tiny_corpus(tiny_corpus):
         if f1s[-1] == 1.0:
             break
     assert f1s[-1] == 1.0, f"training-set F1 by epoch: {[round(f, 2) for f in f1s]}"
+
+
+# The state dict of munchables 0.1 (before the encoder was built from parts), as that version printed
+# it for this configuration: model.pt and checkpoint.pt files of format 1 hold these keys and shapes.
+FORMAT_1_KEYS = [
+    ("encoder.words.weight", (10, 3)), ("encoder.chars.embed.weight", (7, 2)),
+    *[(f"encoder.chars.lstm.{d}_lstm.{w}_l0", shape) for d in ("forward", "backward")
+      for w, shape in (("weight_ih", (8, 2)), ("weight_hh", (8, 2)), ("bias_ih", (8,)), ("bias_hh", (8,)))],
+    *[(f"encoder.lstm.{d}_lstm.{w}_l0", shape) for d in ("forward", "backward")
+      for w, shape in (("weight_ih", (16, 7)), ("weight_hh", (16, 4)), ("bias_ih", (16,)), ("bias_hh", (16,)))],
+    *[(f"heads.{key}.{name}", shape) for key, k in (("main", 5), ("a%2Eb", 3))
+      for name, shape in (("proj.weight", (k, 8)), ("proj.bias", (k,)), ("crf.transitions", (k, k)),
+                          ("crf.start", (k,)), ("crf.end", (k,)))],
+]
+
+
+@pytest.mark.parametrize("lstm", [True, False])
+def test_the_encoder_built_from_parts_keeps_the_saved_keys_of_format_1(lstm):
+    config = ModelConfig(hidden=4, word_dim=3, char_dim=2, char_hidden=2, lstm=lstm)
+    model = MultiTaskTagger(config, 10, 7, {"main": 5, "a.b": 3})
+    expected = [(k, s if lstm or not k.startswith("heads") or len(s) < 2 or "proj" not in k else (s[0], 7))
+                for k, s in FORMAT_1_KEYS if lstm or not k.startswith("encoder.lstm")]
+    assert sorted((k, tuple(v.shape)) for k, v in model.state_dict().items()) == sorted(expected)
+    model.load_state_dict(dict(model.state_dict()))  # and a format-1 dict loads strictly

@@ -8,7 +8,8 @@ from munchables.corpus import load_corpus
 from munchables.evaluate import entities
 from munchables.errors import UserError
 from munchables.model import ModelConfig, MultiTaskTagger
-from munchables.predict import MODEL_FILE, Tagger, pick_device
+from munchables.device import pick_device
+from munchables.predict import MODEL_FILE, Tagger
 from munchables.tagging import Span
 from munchables.tokenize import tokenize
 from munchables.vocab import build_vocabularies

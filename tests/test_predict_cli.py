@@ -5,15 +5,12 @@ import json
 import sys
 
 import pytest
-import torch
 
 from munchables.cli import main
 from munchables.corpus import load_corpus
 from munchables.documents import Document, Passage
 from munchables.formats import read_bioc_xml
-from munchables.model import ModelConfig, MultiTaskTagger
 from munchables.predict import Tagger
-from munchables.vocab import build_vocabularies
 
 ABSTRACTS = [
     ("101", "Aspirin and heart failure", "We gave caffeine to 12 mice with asthma . No fever was seen after morphine ."),
@@ -24,18 +21,9 @@ ABSTRACTS = [
 
 
 @pytest.fixture
-def model_dir(tiny_corpus, tmp_path):
-    """A saved untrained three-head model ("tiny", "chem", "dis") with large random weights: many entities."""
-    corpus = load_corpus(str(tiny_corpus))
-    chem = [s for s in corpus.train if "B-Chemical" in s.tags and "B-Disease" not in s.tags]
-    vocab = build_vocabularies({corpus.name: corpus.train, "chem": chem, "dis": corpus.train[:3]})
-    torch.manual_seed(1)
-    config = ModelConfig(word_dim=10, char_dim=5, char_hidden=4, hidden=8)
-    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(3)
-    return Tagger(model, vocab, corpus.name, torch.device("cpu")).save(tmp_path / "model").parent
+def model_dir(three_head_tagger, tmp_path):
+    """The conftest's three-head tagger, saved."""
+    return three_head_tagger.save(tmp_path / "model").parent
 
 
 @pytest.fixture

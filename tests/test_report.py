@@ -6,7 +6,7 @@ import statistics
 import pytest
 
 from munchables.cli import main
-from munchables.experiments import paper
+from munchables import paper
 from munchables.experiments.store import Store
 
 TARGETS = ("ncbi-disease", "s800")

@@ -8,29 +8,15 @@ import pytest
 import torch
 
 from munchables import tagging
-from munchables.corpus import load_corpus
 from munchables.documents import Document, Passage, entity
 from munchables.errors import UserError
-from munchables.model import ModelConfig, MultiTaskTagger
-from munchables.predict import Tagger
 from munchables.tagging import resolve
 from munchables.tokenize import tokenize
-from munchables.vocab import build_vocabularies
 
 
 @pytest.fixture
-def tagger(tiny_corpus):
-    """An untrained three-head tagger ("tiny", "chem", "dis") with large random weights: varied paths."""
-    corpus = load_corpus(str(tiny_corpus))
-    chem = [s for s in corpus.train if "B-Chemical" in s.tags and "B-Disease" not in s.tags]
-    vocab = build_vocabularies({corpus.name: corpus.train, "chem": chem, "dis": corpus.train[:3]})
-    torch.manual_seed(1)
-    config = ModelConfig(word_dim=10, char_dim=5, char_hidden=4, hidden=8)
-    model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()})
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(3)
-    return Tagger(model, vocab, corpus.name, torch.device("cpu"))
+def tagger(three_head_tagger):
+    return three_head_tagger
 
 
 TEXTS = ["Patients treated with aspirin reported heart failure .", "No fever was seen after ibuprofen.\r\nThen asthma.",

@@ -8,7 +8,6 @@ batch carries the distinct word types and, per token, an index into them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -29,7 +28,7 @@ class Batch:
 
     words: torch.Tensor  # (B, T) long, word indices, 0 = padding
     mask: torch.Tensor  # (B, T) bool, True on real tokens (a prefix of each row)
-    lengths: torch.Tensor  # (B,) long, on the CPU (packing needs host lengths)
+    lengths: torch.Tensor  # (B,) long, kept on the CPU: decoding reads it without a device synchronisation
     types: torch.Tensor  # (B, T) long, index of each token's word type in `type_chars`
     type_chars: torch.Tensor  # (U, L) long, character indices of each distinct word type
     tags: torch.Tensor  # (B, T) long, tag indices in each sentence's own corpus tag set
@@ -125,11 +124,6 @@ class Collator:
 
 
 # --- The streams of the Algorithms ---------------------------------------------------------------
-
-
-def iterations(n_main: int, batch_size: int) -> int:
-    """ITERATION of Algorithm 1: the number of main batches in one pass, ceil(|D_main| / BatchSize)."""
-    return math.ceil(n_main / batch_size)
 
 
 class ShuffledPass:

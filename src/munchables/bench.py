@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from .batching import Collator, Item, ShuffledPass
-from .checks import threads as check_threads
 from .corpus import default_data_dir, load_corpus
+from .device import pick_device
 from .errors import UserError
 from .model import ModelConfig
 from .pipeline import RunOptions, build_model
-from .predict import decode, pick_device
+from .predict import decode
+from .threads import set_threads
+from .trainer import train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -31,8 +33,7 @@ def _sync(device: torch.device) -> None:
 def run_bench(args) -> dict:
     if min(args.batch_size, args.tag_batch_size, args.hidden, args.sentences) < 1:
         raise UserError("--batch-size, --tag-batch-size, --hidden and --sentences must be at least 1")
-    if check_threads(args.threads):
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, adapt=False)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
     options = RunOptions(target=corpus.name, model=ModelConfig(hidden=args.hidden))
@@ -43,21 +44,12 @@ def run_bench(args) -> dict:
     items = [Item(corpus.name, i) for i in range(min(args.sentences, len(corpus.train)))]
     batches = ShuffledPass(items, args.batch_size, np.random.default_rng(0)).epoch()
 
-    def train_step(batch_items):
-        batch = collate(batch_items).to(device)
-        loss = model.loss(batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-
-    model.train()
     for b in batches[:3]:  # warm-up
-        train_step(b)
+        train_step(model, optimizer, collate(b).to(device))
     _sync(device)
     t0 = time.perf_counter()
     for b in batches:
-        train_step(b)
+        train_step(model, optimizer, collate(b).to(device))
     _sync(device)
     train_rate = len(items) / (time.perf_counter() - t0)
 

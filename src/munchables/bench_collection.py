@@ -23,11 +23,12 @@ import torch
 
 from .collection import Output
 from .corpus import available_corpora, default_data_dir, load_corpus
+from .device import pick_device
 from .documents import Document
 from .errors import UserError
 from .model import ModelConfig
 from .pipeline import RunOptions, build_model
-from .predict import Tagger, pick_device
+from .predict import Tagger
 
 
 def collection_lines(data_dir, limit: int | None = None, seed: int = 0) -> tuple[list[str], list]:

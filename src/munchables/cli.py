@@ -1,4 +1,9 @@
-"""The `munch` command: argument parsing and messages only; each command calls one function elsewhere."""
+"""The `munch` command: argument parsing and messages only; each command calls one function elsewhere.
+
+Each command imports what it runs inside its function: most of munchables loads torch, and
+`munch --help` (and a mistyped flag) should answer at once. Only torch-free modules (choices,
+checks, errors) are imported at the top.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from . import __version__
 from .checks import finite
 from .checks import threads as check_threads
+from .choices import AUX_ORDERS, CACHES, DIRECTIONS, ITER_SWITCHES, LOSS_REDUCTIONS, METHODS, OUTPUT_FORMATS, PROTOCOL_METHODS
 from .errors import UserError
 
 log = logging.getLogger("munchables")
@@ -31,12 +37,6 @@ def _add_no_fetch(p: argparse.ArgumentParser) -> None:
                         "(default: fetched on first use, see munch corpora fetch)")
 
 
-# Written out rather than imported, so that `munch --help` does not load torch; pipeline.validate
-# checks the values against methods.METHODS, methods.ITER_SWITCH and pipeline.AUX_ORDERS, and a
-# test checks that these lists name the same options.
-METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
-ITER_SWITCH = ("step-block", "epoch")
-AUX_ORDERS = ("random", "sorted", "given")
 
 
 THREADS_HELP = ("torch CPU threads (default: 1 when other jobs already keep the cores busy, measured 5x faster "
@@ -50,10 +50,10 @@ def _add_train_args(p: argparse.ArgumentParser, target_required: bool = True) ->
     p.add_argument("--method", default="single-task", help=f"one of: {', '.join(METHODS)}")
     p.add_argument("--aux", help="auxiliary corpora, comma-separated (default: every other corpus found)")
     p.add_argument("--aux-order", default="random", help=f"order of auxiliary corpora for iter and stack: {', '.join(AUX_ORDERS)}")
-    p.add_argument("--iter-switch", default="step-block", help=f"MUNCH-Iter reading: {', '.join(ITER_SWITCH)} (step-block is Algorithm 3)")
+    p.add_argument("--iter-switch", default="step-block", help=f"MUNCH-Iter reading: {', '.join(ITER_SWITCHES)} (step-block is Algorithm 3)")
     p.add_argument("--lr", type=float, default=0.1, help="initial SGD learning rate")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--loss-reduction", default="mean", help="the update's loss: mean (default) or sum of the batch's sentence losses (Eq. 8 sums; Flair <= 0.8 took the mean)")
+    p.add_argument("--loss-reduction", default="mean", help=f"the update's loss: {' or '.join(LOSS_REDUCTIONS)} of the batch's sentence losses (default mean; Eq. 8 sums; Flair <= 0.8 took the mean)")
     p.add_argument("--max-epochs", type=int, help="cap on epochs per stage (default: the paper's convergence rule alone)")
     p.add_argument("--train-limit", type=int, help="keep the first N training sentences of every corpus")
     p.add_argument("--aux-whole", action="store_true", help="with --train-limit, cut only the target's training set; auxiliary corpora stay whole (the low-resource setting)")
@@ -101,7 +101,7 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--transformer-layers", type=int, default=4, metavar="N", help="last transformer layers concatenated (default 4)")
     g.add_argument("--fine-tune-transformer", action="store_true", help="train the transformer too (default: frozen)")
     g.add_argument("--no-lstm", action="store_true", help="no BiLSTM: the heads read the token features directly")
-    g.add_argument("--embedding-cache", default="memory", metavar="WHERE", help="frozen features per sentence: memory | disk | none")
+    g.add_argument("--embedding-cache", default="memory", metavar="WHERE", help=f"frozen features per sentence: {' | '.join(CACHES)}")
 
 
 def _embedding_options(args: argparse.Namespace) -> dict:
@@ -116,8 +116,8 @@ def _add_tagging_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_corpora(args) -> int:
-    from .corpus import (SPLITS, available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus,
-                         missing_paper_corpora)
+    from .choices import SPLITS
+    from .corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
     from .sources import SOURCES
 
     if args.corpora_command == "fetch":
@@ -158,7 +158,7 @@ def cmd_train(args) -> int:
         raise UserError("the following argument is required: --target (or --resume with an --out that holds a run)")
     else:
         options = _run_options(args, args.out)
-    set_threads(check_threads(args.threads))
+    set_threads(args.threads)
     metrics = train(options)
     # the scores; the per-sentence counts (for the report's bootstrap) stay in metrics.json
     print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}))
@@ -195,25 +195,22 @@ def cmd_schedule(args) -> int:
 
 def _set_threads(args) -> None:
     """--threads N: torch CPU threads (default: torch's choice, one per core)."""
-    if check_threads(getattr(args, "threads", None)) is not None:
-        import torch
+    from .threads import set_threads  # loads torch: not at the top, for a quick `munch --help`
 
-        torch.set_num_threads(args.threads)
+    set_threads(getattr(args, "threads", None), adapt=False)
 
 
 def cmd_evaluate(args) -> int:
     from .corpus import default_data_dir, load_corpus
-    from .evaluate import score
-    from .predict import Tagger
+    from .predict import Tagger, evaluate_tagger
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch)
-    head = corpus.name if corpus.name in tagger.corpora else tagger.target  # else the target's head
-    sentences = corpus.split(args.split)
-    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
+    result = evaluate_tagger(tagger, corpus, args.split)
+    head = result["head"]
     if args.json:
-        print(json.dumps({"corpus": corpus.name, "split": args.split, "head": head, **result}))
+        print(json.dumps(result))
     else:
         print(f"{corpus.name} {args.split} (head {head}): precision {result['precision']:.4f} "
               f"recall {result['recall']:.4f} F1 {result['f1']:.4f} (tp {result['tp']}, fp {result['fp']}, fn {result['fn']})")
@@ -221,7 +218,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .collection import Output, Progress, read_inputs, skip_done
+    from .collection import Output, one_document_entities, read_inputs, tag_collection
     from .predict import Tagger
 
     _set_threads(args)
@@ -231,21 +228,11 @@ def cmd_predict(args) -> int:
     heads = tagger.heads(args.heads)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
-        tagged = list(tagger.stream(documents, heads, args.overlap, args.batch_size))
-        if len(tagged) > 1:
-            raise UserError(f"--format json writes the entities of one document; the input holds {len(tagged)} "
-                            f"(use --format jsonl for collections)")
-        found = tagged[0].entities if tagged else []
+        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
     output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite)
-    skipped = [0]
-    progress = Progress(args.quiet)
-    for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, args.overlap, args.batch_size):
-        output.write(tagged)
-        progress.step(tagged)
-    output.close()
-    progress.close(skipped[0], args.overlap)
+    tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
     return 0
 
 
@@ -356,10 +343,10 @@ def cmd_vectors(args) -> int:
 
 def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
-    from .predict import pick_device
+    from .device import pick_device
     from .threads import set_threads
 
-    set_threads(check_threads(args.threads))
+    set_threads(args.threads)
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
     training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
                               held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
@@ -434,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-unit", default="file",
                    help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per blank-line-separated block)")
     p.add_argument("--format", default="conll",
-                   choices=("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html"),
+                   choices=OUTPUT_FORMATS,
                    help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html")
     p.add_argument("--out", help="output file (default: standard output)")
     p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
@@ -478,13 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run the paper's protocol (section 4.1) into a resumable results store")
     p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
-    p.add_argument("--methods", help="comma-separated, from: single-task, multi-task, single-aux, conc, iter, stack, "
-                                     "iter-sort, stack-sort (default: all)")
+    p.add_argument("--methods", help=f"comma-separated, from: {', '.join(PROTOCOL_METHODS)} (default: all)")
     p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
                                                      "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
     p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
     p.add_argument("--word-vectors", help="word vectors every trial starts from (munch vectors); their sha256 goes into the trial key")
-    p.add_argument("--loss-reduction", help="override the preset's loss reduction: mean | sum")
+    p.add_argument("--loss-reduction", help=f"override the preset's loss reduction: {' | '.join(LOSS_REDUCTIONS)}")
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
     p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
@@ -540,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
     p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")
-    p.add_argument("--direction", required=True, help="forward | backward")
+    p.add_argument("--direction", required=True, help=" | ".join(DIRECTIONS))
     p.add_argument("--out", required=True, help="the model file, also its checkpoint (see --resume)")
     p.add_argument("--hidden", type=int, default=1024, help="LSTM units")
     p.add_argument("--layers", type=int, default=1)

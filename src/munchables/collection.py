@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from .documents import Document
 from .errors import UserError
-from .formats import INPUT_FORMATS, OUTPUT_FORMATS, READERS, STDIN
+from .choices import INPUT_FORMATS
+from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .tagging import Tagged
 
 log = logging.getLogger("munchables")
@@ -206,3 +207,24 @@ def skip_done(documents: Iterable[Document], done: set[str], counter: list[int])
             counter[0] += 1
             continue
         yield doc
+
+
+def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
+    """`--format json`: the entities of the one document tagged (offsets into the input as given)."""
+    tagged = list(tagged)
+    if len(tagged) > 1:
+        raise UserError(f"--format json writes the entities of one document; the input holds {len(tagged)} "
+                        f"(use --format jsonl for collections)")
+    return tagged[0].entities if tagged else []
+
+
+def tag_collection(tagger, documents: Iterable[Document], output: Output, heads: Sequence[str], overlap: str,
+                   batch_size: int, quiet: bool = False) -> None:
+    """`munch predict`: tag every document into `output`, skipping those it already holds (--resume)."""
+    skipped = [0]
+    progress = Progress(quiet)
+    for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, overlap, batch_size):
+        output.write(tagged)
+        progress.step(tagged)
+    output.close()
+    progress.close(skipped[0], overlap)

@@ -1,4 +1,4 @@
-"""NER corpora: CoNLL-style column files read into IOB2 sentences, and the paper's Table 1.
+"""NER corpora: CoNLL-style column files read into IOB2 sentences, beside the paper's Table 1 (paper.py).
 
 A corpus is a directory with a train, a dev (or devel) and a test file, one token per line with
 its tag in the last column and a blank line between sentences, the layout of Crichton et al.
@@ -12,22 +12,22 @@ of an entity. The corpora and their figures are described in ../shared/data/READ
 from __future__ import annotations
 
 import functools
-import gzip
 import logging
 import os
 import re
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from munchables import fetch
-from munchables.errors import UserError
-from munchables.sources import SOURCES
+from . import fetch
+from .choices import SPLITS
+from .errors import UserError
+from .files import read_utf8
+from .paper import PAPER_CORPORA
+from .sources import SOURCES
 
 log = logging.getLogger("munchables")
 
-SPLITS = ("train", "dev", "test")
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "devel"), "test": ("test",)}  # file stems
 EXTENSIONS = ("", ".tsv", ".txt", ".conll", ".iob", ".iob2", ".bio", ".iobes", ".bioes")  # + ".gz"
 ENV_DATA = "MUNCHABLES_DATA"  # environment variable naming the data directory
@@ -68,40 +68,6 @@ class Corpus:
         tags = set().union(*(s.tags for split in SPLITS for s in self.split(split)))
         return sorted(tag[2:] for tag in tags if tag.startswith("B-"))
 
-
-@dataclass(frozen=True)
-class PaperCorpus:
-    """One row group of Table 1 of the MUNCHABLES paper."""
-
-    family: str  # the entity family the paper groups the corpus under
-    citation: str  # who published the corpus
-    counts: dict[str, tuple[int, int, int]]  # split -> (sentences, words, mentions) in Table 1
-
-
-def _counts(sentences, words, mentions) -> dict[str, tuple[int, int, int]]:
-    """Table 1's train/dev/test figures, given as three (train, dev, test) triples."""
-    return {split: (sentences[i], words[i], mentions[i]) for i, split in enumerate(SPLITS)}
-
-
-# Table 1 of the paper, in its order; the figures are those of the BioBERT versions (Lee et al. 2020).
-PAPER_CORPORA: dict[str, PaperCorpus] = {
-    "ncbi-disease": PaperCorpus("disease", "Dogan et al. 2014", _counts(
-        (5424, 923, 940), (135701, 23969, 24497), (5134, 787, 960))),
-    "bc5cdr-disease": PaperCorpus("disease", "Li et al. 2016", _counts(
-        (4560, 4581, 4797), (118170, 117453, 124750), (4182, 4246, 4424))),
-    "bc5cdr-chem": PaperCorpus("chemical", "Li et al. 2016", _counts(
-        (4560, 4581, 4797), (118170, 117453, 124750), (5203, 5347, 5385))),
-    "chemdner": PaperCorpus("chemical", "Krallinger et al. 2015", _counts(
-        (30682, 30639, 26364), (893685, 887805, 767636), (29478, 29486, 25346))),
-    "bc2gm": PaperCorpus("gene/protein", "Smith et al. 2008", _counts(
-        (12574, 2519, 5038), (355405, 71042, 143465), (15197, 3061, 6325))),
-    "jnlpba": PaperCorpus("gene/protein", "Kim et al. 2004", _counts(
-        (14690, 3856, 3856), (443653, 117213, 114709), (32178, 8575, 6241))),
-    "linnaeus": PaperCorpus("species", "Gerner et al. 2010", _counts(
-        (11935, 4078, 7142), (281273, 93877, 165095), (2119, 711, 1433))),
-    "s800": PaperCorpus("species", "Pafilis et al. 2013", _counts(
-        (5733, 830, 1630), (147291, 22217, 42298), (2557, 384, 767))),
-}
 
 # Families of the ../shared/data-extra corpora (Crichton et al. 2017) that hold one kind of entity;
 # the mixed-type ones (bionlp11id, bionlp13cg, bionlp13pc, craft) have no family.
@@ -306,29 +272,6 @@ def _to_iob2(tags: Sequence[str], scheme: str) -> tuple[tuple[str, ...], int]:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of a file, gunzipped when it is gzip, without a leading BOM."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected a column file with {LINE_FORM}") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; expected a column file with {LINE_FORM}") from None
-    except OSError as e:  # permissions, a looping link, an I/O error
-        raise UserError(f"{path}: cannot read the corpus file ({e.strerror}); make it readable (chmod)") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as err:
-            raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise UserError(f"{path}:{line}: byte {data[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
-                        f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
-
-
 def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
     """(tokens, raw tags) per sentence, checking each line's columns and tag form."""
     sentences = []
@@ -365,7 +308,7 @@ def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
 @functools.lru_cache(maxsize=256)
 def _read_cached(path: Path, mtime_ns: int, size: int) -> tuple[Sentence, ...]:
     """The sentences of one file; cached on (resolved path, mtime, size), so changed files are re-read."""
-    raw = _parse_columns(_read_text(path), path)
+    raw = _parse_columns(read_utf8(path, f"a column file with {LINE_FORM}"), path)
     if not raw:
         raise UserError(f"{path}: no sentences; expected {LINE_FORM}")
     scheme = detect_scheme(tags for _, tags in raw)

@@ -5,8 +5,10 @@ Torch-free, so that the command line and the report can use it without loading t
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -82,3 +84,28 @@ def ensure_dir(path: str | Path, flag: str, create: bool = True) -> Path:
         except OSError as e:
             raise UserError(f"{flag} {path}: cannot create the directory ({e.strerror}); give a writable {flag}") from None
     return path
+
+
+def read_utf8(path: Path, expected: str) -> str:
+    """The UTF-8 text of a file, gunzipped when it is gzip, without a leading BOM; every failure is
+    one line naming the file (and the line of an undecodable byte) and `expected`, what it should be."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected {expected}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; expected {expected}") from None
+    except OSError as e:  # permissions, a looping link, an I/O error
+        raise UserError(f"{path}: cannot read the file ({e.strerror}); make it readable (chmod)") from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise UserError(f"{path}:{line}: byte {data[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
+                        f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None

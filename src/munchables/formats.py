@@ -34,12 +34,11 @@ import bioc
 from bioc import biocjson, biocxml
 from lxml import etree
 
+from .choices import TEXT_UNITS
 from .documents import Document, Passage, entity
 from .errors import UserError
 from .tokenize import tokenize
 
-INPUT_FORMATS = ("text", "jsonl", "pubtator", "bioc-xml", "bioc-json")
-TEXT_UNITS = ("file", "line", "block")
 
 
 # ------------------------------------------------------------------------------------------ reading

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
 
+from . import choices
 from .batching import RestartingStream, ShuffledPass
 from .schedules import Schedule, Stage, Update
 
@@ -114,4 +115,4 @@ METHODS: dict[str, Method] = {
     "stack": stack,
 }
 ITER_SWITCH: dict[str, Method] = {"step-block": iterate, "epoch": iterate_by_epoch}
-NEEDS_AUX = ("multi-task", "single-aux", "conc", "iter", "stack")
+assert tuple(METHODS) == choices.METHODS and tuple(ITER_SWITCH) == choices.ITER_SWITCHES  # one list of names

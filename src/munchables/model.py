@@ -97,10 +97,10 @@ class BiLSTM(nn.Module):
         order = torch.argsort(lengths)
         outs, bwds = [], []
         for rows in order.chunk(self.cpu_groups):
-            t = int(lengths[rows].max())
-            out, bwd = self._run(x[rows, :t], mask[rows, :t])  # (b, t, 2H), (b, t, H)
-            outs.append(nn.functional.pad(out, (0, 0, 0, T - t)))
-            bwds.append(nn.functional.pad(bwd, (0, 0, 0, T - t)))
+            longest = int(lengths[rows].max())
+            out, bwd = self._run(x[rows, :longest], mask[rows, :longest])  # (b, longest, 2H), (b, longest, H)
+            outs.append(nn.functional.pad(out, (0, 0, 0, T - longest)))
+            bwds.append(nn.functional.pad(bwd, (0, 0, 0, T - longest)))
         inverse = torch.argsort(order)
         return torch.cat(outs)[inverse], torch.cat(bwds)[inverse]  # (B, T, 2H), (B, T, H)
 
@@ -129,37 +129,57 @@ class CharEncoder(nn.Module):
         return torch.cat([fwd_last, bwd_last], dim=-1)  # (U, 2Ch)
 
 
+class WordEmbeddings(nn.Embedding):
+    """A token feature: learned word embeddings (Eq. 1), (B, T, Dw); index 0 is padding."""
+
+    name = "words"  # its attribute of the Encoder, hence its state-dict keys (encoder.words.weight)
+
+    def __init__(self, n_words: int, dim: int):
+        super().__init__(n_words, dim, padding_idx=0)
+        self.out_dim = dim
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return super().forward(batch.words)  # (B, T, Dw)
+
+
+class CharFeatures(CharEncoder):
+    """A token feature: each word's character BiLSTM states (Lample et al. 2016), (B, T, 2Ch).
+
+    Every distinct word of the batch (its type) is encoded once, then spread to its positions.
+    """
+
+    name = "chars"  # encoder.chars.*
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        per_type = super().forward(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
+        return per_type[batch.types]  # (B, T, 2Ch)
+
+
 class Encoder(nn.Module):
     """Shared by every corpus: token features, then the BiLSTM (Eqs. 1-3).
 
-    The token features are learned word embeddings and the character BiLSTM (Lample et al.
-    2016) or, with `config.transformer`, a transformer's word vectors instead; then the output
-    of each module in `features` (contextual string embeddings, embeddings/), every one a
-    module that maps a Batch to (B, T, D_f) and has `out_dim`. Without the BiLSTM
-    (`config.lstm` False) the encoder's output is the token features after dropout.
+    Built from parts by `build_encoder`; the encoder only runs them. Every feature is a module
+    that maps a Batch to (B, T, D_f) and has `out_dim`; their outputs are concatenated in order.
+    The `base` features (word embeddings, character BiLSTM) are built from the ModelConfig and
+    kept under their `name`; the `extra` ones (contextual string embeddings, a transformer:
+    embeddings/) come from files, save and restore themselves (`spec` / `from_spec`) and are kept
+    in `features`. These attribute names are the saved models' state-dict keys. Without a BiLSTM
+    (`lstm` None) the output is the token features after dropout.
     """
 
-    def __init__(self, config: ModelConfig, n_words: int, n_chars: int, features: Sequence[nn.Module] = ()):
+    def __init__(self, base: Sequence[nn.Module], extra: Sequence[nn.Module], dropout: nn.Module,
+                 lstm: BiLSTM | None):
         super().__init__()
-        self.features = nn.ModuleList(features)
-        dim = sum(f.out_dim for f in self.features)
-        self.words: nn.Embedding | None = None
-        self.chars: CharEncoder | None = None
-        if config.transformer is None:
-            self.words = nn.Embedding(n_words, config.word_dim, padding_idx=0)
-            self.chars = CharEncoder(n_chars, config.char_dim, config.char_hidden)
-            dim += config.word_dim + self.chars.out_dim
-        self.dropout = Dropout(config.dropout)
-        self.lstm = BiLSTM(dim, config.hidden, cpu_groups=3) if config.lstm else None
-        self.out_dim = self.lstm.out_dim if self.lstm is not None else dim
+        self.features = nn.ModuleList(extra)
+        for part in base:
+            self.add_module(part.name, part)
+        self.parts = [*base, *self.features]  # the order of concatenation (a list: registered above)
+        self.dropout = dropout
+        self.lstm = lstm
+        self.out_dim = lstm.out_dim if lstm is not None else sum(p.out_dim for p in self.parts)
 
     def token_features(self, batch: Batch) -> torch.Tensor:
-        parts = []
-        if self.words is not None:
-            char_feats = self.chars(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
-            parts += [self.words(batch.words), char_feats[batch.types]]  # (B, T, Dw), (B, T, 2Ch)
-        parts += [f(batch) for f in self.features]  # (B, T, D_f) each
-        return torch.cat(parts, dim=-1)  # (B, T, D)
+        return torch.cat([part(batch) for part in self.parts], dim=-1)  # (B, T, D)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         x = self.dropout(self.token_features(batch))  # (B, T, D)
@@ -167,6 +187,20 @@ class Encoder(nn.Module):
             return x
         h, _ = self.lstm(x, batch.mask)  # (B, T, 2H)
         return self.dropout(h)
+
+
+def build_encoder(config: ModelConfig, n_words: int, n_chars: int, extra: Sequence[nn.Module] = ()) -> Encoder:
+    """The encoder `config` describes (torchtune's habit: a builder chooses the parts).
+
+    A transformer's word vectors replace the word embeddings and the character BiLSTM; the
+    extra features follow them. Parts are made in a fixed order (words, characters, BiLSTM), so
+    a seeded run draws the same initial weights.
+    """
+    base = [] if config.transformer else [WordEmbeddings(n_words, config.word_dim),
+                                          CharFeatures(n_chars, config.char_dim, config.char_hidden)]
+    dim = sum(p.out_dim for p in [*base, *extra])
+    lstm = BiLSTM(dim, config.hidden, cpu_groups=3) if config.lstm else None
+    return Encoder(base, extra, Dropout(config.dropout), lstm)
 
 
 class Head(nn.Module):
@@ -211,21 +245,27 @@ class MultiTaskTagger(nn.Module):
                  features: Sequence[nn.Module] = ()):  # extra token features, see Encoder
         super().__init__()
         self.config = config
-        self.encoder = Encoder(config, n_words, n_chars, features)
+        self.encoder = build_encoder(config, n_words, n_chars, features)
         self.heads = nn.ModuleDict({_key(c): Head(self.encoder.out_dim, k) for c, k in tags.items()})
 
     def head(self, corpus: str) -> Head:
         return self.heads[_key(corpus)]
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Mean negative log-likelihood (Eq. 8) over the batch's sentences, each under its own head."""
+    def loss(self, batch: Batch, reduction: str = "mean") -> torch.Tensor:
+        """Negative log-likelihood (Eq. 8) of the batch's sentences, each under its own head.
+
+        `reduction` as pytorch-crf's: "sum" of the sentences' losses (Eq. 8) or their "mean" (Flair
+        <= 0.8, the default); the user's choice is checked once, by pipeline.validate.
+        """
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum'; got {reduction!r}")
         h = self.encoder(batch)  # (B, T, 2H)
         total = h.new_zeros(())
         for corpus, rows in batch.groups.items():
             head = self.head(corpus)
             emissions = head.proj(h[rows])  # (b, T, K)
             total = total + head.crf(emissions, batch.tags[rows], batch.mask[rows]).sum()
-        return total / len(batch)
+        return total if reduction == "sum" else total / len(batch)
 
     @torch.no_grad()
     def decode(self, batch: Batch) -> list[list[int]]:

@@ -19,34 +19,35 @@ from typing import Iterator
 
 import torch
 
-from . import corpus as corpora_mod
 from .batching import Collator
 from .checks import finite
-from .corpus import Corpus
+from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
+from .corpus import Corpus, available_corpora, default_data_dir, load_corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
-from .files import ensure_dir
-from .methods import ITER_SWITCH, METHODS, NEEDS_AUX
+from .device import pick_device
+from .embeddings.features import build_features, validate as validate_embeddings
+from .embeddings.word_vectors import load_vectors, lookup, vector_words
+from .files import atomic_write_text, ensure_dir
+from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
-from .predict import Tagger, decode, pick_device
+from .predict import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
 from .rundir import claim
 from .schedules import Schedule, Update
-from .trainer import TrainConfig, Trainer, atomic_write_text
+from .trainer import TrainConfig, Trainer
 from .vocab import Vocabularies, build_vocabularies, normalise
 
 log = logging.getLogger("munchables")
 
-AUX_ORDERS = ("random", "sorted", "given")
-KEEP = ("last", "best-dev")  # which model a run keeps: the last epoch's (the paper) or the best target dev F1's
 
 
 @dataclass
 class RunOptions:
     target: str  # corpus id or directory
     out: Path | None = None  # where the model, metrics and logs go
-    method: str = "single-task"  # one of methods.METHODS
+    method: str = "single-task"  # one of choices.METHODS
     aux: list[str] | None = None  # auxiliary corpora; None: every other corpus found
     aux_order: str = "random"  # random | sorted | given (MUNCH-Iter and MUNCH-Stack)
     iter_switch: str = "step-block"  # step-block (Algorithm 3) | epoch (the text of section 3.2)
@@ -70,29 +71,20 @@ class RunOptions:
 
 
 def validate(options: RunOptions) -> None:
-    if options.method not in METHODS:
-        raise UserError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
-    if options.aux_order not in AUX_ORDERS:
-        raise UserError(f"unknown --aux-order {options.aux_order!r}; choose one of {', '.join(AUX_ORDERS)}")
-    if options.iter_switch not in ITER_SWITCH:
-        raise UserError(f"unknown --iter-switch {options.iter_switch!r}; choose one of {', '.join(ITER_SWITCH)}")
+    check(options.method, tuple(METHODS), "method")
+    check(options.aux_order, AUX_ORDERS, "--aux-order")
+    check(options.iter_switch, ITER_SWITCHES, "--iter-switch")
     t = options.train
-    if t.loss_reduction not in ("mean", "sum"):
-        raise UserError(f"unknown --loss-reduction {t.loss_reduction!r}; choose mean or sum")
+    check(t.loss_reduction, LOSS_REDUCTIONS, "--loss-reduction")
     finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
     if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
         raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
-    if options.keep not in KEEP:
-        raise UserError(f"unknown --keep {options.keep!r}; choose one of {', '.join(KEEP)}")
+    check(options.keep, KEEP, "--keep")
     if options.keep == "best-dev" and options.train_on_dev:
         raise UserError("--keep best-dev selects by dev F1, but this run trains on dev; use --keep last")
     if options.train_limit is not None and options.train_limit < 1:
         raise UserError("--train-limit must be at least 1")
-    from .embeddings.cache import CACHES
-    from .embeddings.features import validate as validate_embeddings
-
-    if options.embedding_cache not in CACHES:
-        raise UserError(f"unknown --embedding-cache {options.embedding_cache!r}; choose one of {', '.join(CACHES)}")
+    check(options.embedding_cache, CACHES, "--embedding-cache")
     validate_embeddings(options.model)
     m = options.model
     if not 0 <= m.dropout < 1:
@@ -103,18 +95,18 @@ def validate(options: RunOptions) -> None:
 
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
-    data_dir = corpora_mod.default_data_dir(options.data_dir)
-    target = _with_dev(options, corpora_mod.load_corpus(options.target, data_dir, options.train_limit, options.fetch),
+    data_dir = default_data_dir(options.data_dir)
+    target = _with_dev(options, load_corpus(options.target, data_dir, options.train_limit, options.fetch),
                        options.train_limit)
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
     if names is None:
-        names = [c for c in corpora_mod.available_corpora(data_dir) if c != target.name]
+        names = [c for c in available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
     aux_limit = None if options.aux_whole else options.train_limit
-    aux = [_with_dev(options, corpora_mod.load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
+    aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
@@ -136,8 +128,6 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     extra: list[str] = []
     config = options.model
     if config.word_vectors:
-        from .embeddings.word_vectors import load_vectors, vector_words
-
         vectors = load_vectors(config.word_vectors, trust=options.trust)
         config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
@@ -145,15 +135,11 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
         {c.name: c.train for c in corpora}, extra,
         {c.name: [s.tags for split in (c.train, c.dev, c.test) for s in split] for c in corpora},
     )
-    from .embeddings.features import build_features
-
     torch.manual_seed(options.train.seed)
     features = build_features(config, options.embedding_cache, options.out)  # e.g. contextual string embeddings
     model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                             features)
     if vectors is not None:
-        from .embeddings.word_vectors import lookup
-
         init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
     return model, vocab
 
@@ -173,12 +159,13 @@ def evaluate_corpus(model, vocab, corpus: Corpus, split: str, device, per_senten
     return sum((Score(*c) for c in counts), Score()).as_dict() | {"sentences": [list(c) for c in counts]}
 
 
-def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> tuple[Schedule, Iterator[Update]]:
+def make_schedule(options: RunOptions, target: Corpus, aux: list[Corpus], listener=None) -> Iterator[Update]:
+    """The method's updates over these corpora; with a `listener` (the trainer) the stages converge by its rule."""
     sizes = {c.name: len(c.train) for c in [target, *aux]}
     s = Schedule(target.name, sizes, options.train.batch_size, options.train.seed,
                  options.train.max_epochs, listener)
     method = ITER_SWITCH[options.iter_switch] if options.method == "iter" else METHODS[options.method]
-    return s, method(s, [a.name for a in aux])
+    return method(s, [a.name for a in aux])
 
 
 def _flat(record: dict) -> dict:
@@ -190,7 +177,7 @@ def _flat(record: dict) -> dict:
 def epoch_size(options: RunOptions, target: Corpus, aux: list[Corpus]) -> int:
     """Updates in one epoch (the same in every epoch and stage): the first epoch of a dry run."""
     one = replace(options, train=replace(options.train, max_epochs=1))
-    _, updates = make_schedule(one, target, aux)
+    updates = make_schedule(one, target, aux)
     return sum(1 for _ in itertools.takewhile(lambda u: (u.stage, u.epoch) == (1, 1), updates))
 
 
@@ -281,7 +268,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
         resume=options.resume, trace=options.trace, progress=options.progress,
         keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux),
     )
-    _, updates = make_schedule(options, target, aux, listener=trainer)
+    updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
     stages = [r for r in history if r["event"] == "stage" and "dev" in r]
     if options.keep == "best-dev":
@@ -405,11 +392,11 @@ def schedule(options: RunOptions) -> Iterator[dict]:
     target, aux = load_corpora(options)
     if options.method == "single-aux" and len(aux) > 1:
         for a in aux:
-            _, updates = make_schedule(options, target, [a])
+            updates = make_schedule(options, target, [a])
             yield from ({"candidate": a.name} | u.record() for u in updates)
         return
     if options.method in ("iter", "stack"):
         aux = order_aux(options, target, aux, train_missing=False)
-    _, updates = make_schedule(options, target, aux)
+    updates = make_schedule(options, target, aux)
     for update in updates:
         yield update.record()

@@ -16,30 +16,23 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from .batching import Collator
-from .documents import Document
-from .errors import UserError
 from . import __version__
+from .batching import Collator
+from .choices import OVERLAPS
+from .corpus import Corpus
+from .device import pick_device
+from .documents import Document
+from .embeddings.features import feature_specs, features_from_specs
+from .errors import UserError
+from .evaluate import score
+from .files import atomic_write
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
 from .serialization import check_format, load_torch, require_fields
-from .tagging import OVERLAPS, Tagged, batches, split_long, tag_documents
+from .tagging import Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
 FORMAT = 1  # of model.pt; raise it when a change makes older munchables misread the file
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        if torch.version.cuda is None:  # the pinned CPU wheel: no driver would help
-            raise UserError(f"--device {name}: no CUDA device is available here: this torch {torch.__version__} is a "
-                            "CPU-only build; install a CUDA build (README, Installing torch: pip install torch "
-                            "--index-url https://download.pytorch.org/whl/cu124), or use --device cpu")
-        raise UserError(f"--device {name}: no CUDA device is available here; use --device cpu")
-    return torch.device(name)
 
 
 def decode(
@@ -81,6 +74,15 @@ def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
                                 "(drop empty tokens, or use predict(text) on raw text)")
 
 
+def evaluate_tagger(tagger: "Tagger", corpus: Corpus, split: str) -> dict:
+    """`munch evaluate`: strict entity-level scores on one split of `corpus`, under the corpus's own
+    head when the tagger has one, else the target's."""
+    head = corpus.name if corpus.name in tagger.corpora else tagger.target
+    sentences = corpus.split(split)
+    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
+    return {"corpus": corpus.name, "split": split, "head": head, **result}
+
+
 class Tagger:
     """A model, its vocabularies and the corpus whose head it tags with."""
 
@@ -93,9 +95,6 @@ class Tagger:
         return list(self.vocab.tags)
 
     def save(self, directory: str | Path, **extra) -> Path:
-        from .embeddings.features import feature_specs
-        from .files import atomic_write
-
         path = Path(directory) / MODEL_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -129,8 +128,6 @@ class Tagger:
                             "it was written by another version of munchables or is damaged") from None
         if state["target"] not in vocab.tags:
             raise UserError(f"{path}: a damaged munchables model: its target {state['target']!r} has no head")
-        from .embeddings.features import features_from_specs
-
         try:
             features = features_from_specs(state.get("features", []), path.parent)
         except (TypeError, KeyError, AttributeError) as e:

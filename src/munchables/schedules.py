@@ -19,7 +19,7 @@ from typing import Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
-from .batching import Item, RestartingStream, ShuffledPass, items_of, iterations
+from .batching import Item, RestartingStream, ShuffledPass, items_of
 
 
 @dataclass
@@ -110,10 +110,6 @@ class Schedule:
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
-
-    @property
-    def iterations(self) -> int:
-        return iterations(self.sizes[self.main], self.batch_size)
 
     def stage(self, aux: Sequence[str] = (), watch: Kind | Literal["all"] = "main") -> Stage:
         stage = Stage(self, len(self.stages) + 1, list(aux), watch)

@@ -29,13 +29,13 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 import torch
 
 from .batching import Collator
+from .choices import OVERLAPS
 from .documents import Document, entity
 from .evaluate import entities as iob2_entities
 from .model import MultiTaskTagger
 from .tokenize import tokenize
 
 MAX_TOKENS = 512  # longest piece of a sentence tagged at once
-OVERLAPS = ("all", "score", "priority")
 GROUP_SENTENCES = 2048  # documents are gathered until they hold this many sentences, then tagged together
 BATCH_CELLS = 256 * 64  # most padded token positions in a batch: 256 sentences of 64 tokens, 32 of 512
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import corpus as corpora_mod
+from .corpus import default_data_dir, load_corpus
 from .errors import UserError
-from .files import out_file
+from .files import atomic_write, out_file, read_utf8
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"
@@ -22,9 +22,9 @@ TEXT_SPLITS = ("train", "dev")  # never "test"
 
 def corpus_lines(names: Iterable[str], data_dir: str | None = None) -> Iterator[str]:
     """The train and dev sentences of each corpus, tokens joined by single spaces."""
-    data = corpora_mod.default_data_dir(data_dir)
+    data = default_data_dir(data_dir)
     for name in names:
-        corpus = corpora_mod.load_corpus(name, data)
+        corpus = load_corpus(name, data)
         for split in TEXT_SPLITS:
             for sentence in corpus.split(split):
                 yield " ".join(sentence.tokens)
@@ -42,10 +42,7 @@ def read_text(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: text file not found; write one with `munch text --corpora ID,... --out FILE`")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte {e.start}); expected UTF-8, one sentence per line") from None
+    return read_utf8(path, "UTF-8 text, one sentence per line")
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -65,8 +62,6 @@ def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str |
         raise UserError("munch text needs some text: --corpora ID,ID,... and/or --raw FILE")
     out = out_file(out)
     lines = chars = 0
-    from .files import atomic_write
-
     seen: set[int] = set()  # hashes of the lines written: corpora that share abstracts (BC5CDR) give them once
 
     def write(tmp: str) -> None:

@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from .errors import UserError
+from .checks import threads as check_threads
 
 log = logging.getLogger("munchables")
 
@@ -29,15 +29,14 @@ def busy() -> tuple[bool, float, int]:
     return load >= cores - 0.5, load, cores
 
 
-def set_threads(threads: int | None, flag: str = "--threads") -> int:
-    """Apply --threads, or the default above; the number of threads torch now uses."""
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"{flag} must be at least 1; got {threads}")
+def set_threads(threads: int | None, flag: str = "--threads", adapt: bool = True) -> int:
+    """Apply --threads (checked), else with `adapt` the default above (without: torch's choice);
+    the number of threads torch now uses. The one place munchables sets torch's threads."""
+    if check_threads(threads, flag) is not None:
         torch.set_num_threads(threads)
         return threads
     is_busy, load, cores = busy()
-    if is_busy and torch.get_num_threads() > 1:
+    if adapt and is_busy and torch.get_num_threads() > 1:
         torch.set_num_threads(1)
         log.debug("torch threads: 1, as other jobs keep the %d cores busy (load %.1f); --threads N to choose", cores, load)
     return torch.get_num_threads()

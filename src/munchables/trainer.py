@@ -20,9 +20,9 @@ from typing import Callable, Iterator
 import torch
 
 from . import __version__
-from .batching import Collator
+from .batching import Batch, Collator
 from .errors import UserError
-from .files import atomic_write, atomic_write_text  # noqa: F401  (imported from here by older code)
+from .files import atomic_write, atomic_write_text
 from .model import MultiTaskTagger
 from .serialization import check_format, load_torch, require_fields
 from .progress import Progress
@@ -43,6 +43,24 @@ class TrainConfig:
     min_lr: float = 1e-4  # a stage ends when the rate falls below this
     seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
     loss_reduction: str = "mean"  # "mean" of the batch's sentence NLLs (Flair <= 0.8) or their "sum" (later Flair)
+
+
+def train_step(model: MultiTaskTagger, optimizer: torch.optim.Optimizer, batch: Batch, clip: float = 5.0,
+               reduction: str = "mean") -> torch.Tensor:
+    """train(Model, Batch) of the Algorithms: one SGD update on one batch, gradient norm clipped.
+
+    The one training step of munchables: the trainer, `munch bench` and bench_embeddings share
+    it. Returns the batch's mean sentence loss, detached and on the device, whatever `reduction`
+    the update used, so that the log and the convergence rule read the same numbers either way.
+    """
+    model.train()
+    loss = model.loss(batch, reduction)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    loss = loss.detach()
+    return loss / len(batch) if reduction == "sum" else loss
 
 
 class Trainer:
@@ -128,18 +146,12 @@ class Trainer:
         return self.history
 
     def _step(self, update: Update) -> None:
-        """train(Model, Batch): one SGD update on one batch, gradient norm clipped."""
+        """One update of the method's, timed and its loss kept for the epoch's log."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
         batch = self.collate(update.items).to(self.device)
-        self.model.train()
-        loss = self.model.loss(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        (loss * len(batch) if self.config.loss_reduction == "sum" else loss).backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
-        self.optimizer.step()
-        loss = loss.detach()  # summed on the device: no host synchronisation inside the epoch
-        self._loss[update.kind] = self._loss[update.kind] + loss
+        loss = train_step(self.model, self.optimizer, batch, self.config.clip, self.config.loss_reduction)
+        self._loss[update.kind] = self._loss[update.kind] + loss  # summed on the device: no host synchronisation
         self._batches[update.kind] += 1
         self._sentences += len(update.items)
 
@@ -185,7 +197,7 @@ class Trainer:
     def restore_best(self) -> dict:
         """Load the model of the best target dev F1 (`--keep best-dev`); its epoch's log record."""
         best = [r for r in self.history if r.get("best")][-1]
-        self.model.load_state_dict(torch.load(self.out / "best.pt", map_location="cpu", weights_only=True))
+        self.model.load_state_dict(load_torch(self.out / "best.pt", "best model (--keep best-dev)"))
         return best
 
     def _set_lr(self, lr: float) -> None:

@@ -4,5 +4,6 @@ word_vectors.py reads a user's vector file; fasttext.py trains fastText vectors 
 charlm.py trains the character language models that contextual.py turns into contextual string
 embeddings (Akbik et al. 2018); transformer.py takes a Hugging Face encoder's word vectors;
 cache.py computes frozen features once per sentence; features.py builds them from a ModelConfig
-and back from a saved tagger; speed.py measures what they cost a training epoch.
+and back from a saved tagger (each feature saving itself with spec / from_spec). What they cost a
+training epoch is measured by ../bench_embeddings.py.
 """

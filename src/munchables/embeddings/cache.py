@@ -18,9 +18,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..errors import UserError
+from ..choices import CACHES, check
 
-CACHES = ("memory", "disk", "none")
 
 
 class FeatureCache:
@@ -113,8 +112,7 @@ def _remove(fd: int, folder: Path) -> None:
 
 def make_cache(kind: str, folder: str | Path | None = None) -> FeatureCache | None:
     """`memory`, `disk` (a temporary folder under `folder`) or `none` (recompute every time)."""
-    if kind not in CACHES:
-        raise UserError(f"unknown --embedding-cache {kind!r}; choose one of {', '.join(CACHES)}")
+    check(kind, CACHES, "--embedding-cache")
     if kind == "memory":
         return MemoryCache()
     if kind == "disk":

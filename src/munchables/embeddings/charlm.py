@@ -30,13 +30,15 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..checks import finite
+from ..choices import DIRECTIONS
 from ..errors import UserError
-from ..files import out_file
+from ..files import atomic_write, out_file
+from ..schedules import PlateauRule
+from ..text import read_lines
 from ..serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
 
-DIRECTIONS = ("forward", "backward")
 FORMAT = "munchables-charlm-1"
 UNKNOWN = "\ufffd"  # index 0: characters the model never saw (and rare ones, see MIN_CHAR_COUNT)
 MIN_CHAR_COUNT = 2  # rarer characters are read as UNKNOWN, so that its embedding is trained
@@ -189,6 +191,12 @@ def bits_per_char(model: CharLM, data: torch.Tensor, bptt: int, device: torch.de
     return total / max(count, 1) / math.log(2)
 
 
+def annealing(lr: float, best: float = math.inf) -> PlateauRule:
+    """Halve the rate after every epoch whose held-out bits per character beat no earlier one (Flair
+    anneals likewise): the trainer's PlateauRule with a patience of one epoch and no end."""
+    return PlateauRule(lr, patience=1, min_lr=0.0, best=best)
+
+
 class CharLMTrainer:
     """One run of `munch charlm`: setup() from the text (or the checkpoint), then train()."""
 
@@ -201,8 +209,6 @@ class CharLMTrainer:
     # --- setup --------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from ..text import read_lines
-
         t = self.training
         finite(lr=t.lr, held_out=t.held_out, max_minutes=t.max_minutes, clip=t.clip,
                checkpoint_minutes=t.checkpoint_minutes)
@@ -230,7 +236,8 @@ class CharLMTrainer:
         self.train_data = batchify(self.model.encode_text(train_text), streams)  # (S, n)
         held_streams = max(1, min(HELD_OUT_STREAMS, len(held_text) // t.bptt))
         self.held_data = batchify(self.model.encode_text(held_text), held_streams)  # (S', n')
-        self.lr, self.best, self.epoch, self.position, self.history = t.lr, math.inf, 0, 0, []
+        self.rule = annealing(t.lr)
+        self.epoch, self.position, self.history = 0, 0, []
         self.elapsed = 0.0  # seconds of training so far, over every run that resumed this one
         if state:
             self._restore(state)
@@ -261,7 +268,8 @@ class CharLMTrainer:
     def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         p = state["progress"]
-        self.lr, self.best, self.epoch, self.position = p["lr"], p["best"], p["epoch"], p["position"]
+        self.rule = annealing(p["lr"], p["best"])
+        self.epoch, self.position = p["epoch"], p["position"]
         self.history = [r for r in p["history"] if not r.get("partial")]
         self.elapsed = p.get("elapsed", 0.0)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -283,7 +291,7 @@ class CharLMTrainer:
                 log.info("stopped after %.1f minutes in epoch %d: held-out %.4f bits per character",
                          (time.perf_counter() - started) / 60, self.epoch + 1, bpc)
                 self.history.append({"epoch": self.epoch + 1, "partial": True, "windows": self.position,
-                                     "bpc": bpc, "lr": self.lr, "elapsed_minutes": self._tick() / 60})
+                                     "bpc": bpc, "lr": self.rule.lr, "elapsed_minutes": self._tick() / 60})
                 self._save()
                 break
         return self.history
@@ -326,18 +334,15 @@ class CharLMTrainer:
         windows_run = len(starts) - first
         bpc = bits_per_char(self.model, self.held_data, t.bptt, self.device)
         self.epoch, self.position = self.epoch + 1, 0
-        record = {"epoch": self.epoch, "bpc": bpc, "lr": self.lr,
+        record = {"epoch": self.epoch, "bpc": bpc, "lr": self.rule.lr,
                   "train_bpc": total.item() / max(windows_run, 1) / math.log(2),  # mean over this run's windows
                   "seconds": seconds, "chars_per_s": chars / max(seconds, 1e-9), "elapsed_minutes": self._tick() / 60}
         self.history.append(record)
         log.info("epoch %d: held-out %.4f bits per character, lr %g, %.0f characters/s",
-                 self.epoch, bpc, self.lr, record["chars_per_s"])
-        if bpc < self.best:
-            self.best = bpc
-        else:  # no better than the best so far: halve the rate (Flair anneals likewise)
-            self.lr /= 2
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr
+                 self.epoch, bpc, self.rule.lr, record["chars_per_s"])
+        self.rule.step(bpc)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.rule.lr
         self._save()
         return False
 
@@ -354,8 +359,6 @@ class CharLMTrainer:
         return self.elapsed
 
     def _save(self) -> None:
-        from ..files import atomic_write
-
         state = {
             "format": FORMAT,
             "munchables_version": __version__,
@@ -364,7 +367,7 @@ class CharLMTrainer:
             "optimizer": self.optimizer.state_dict(),
             "training": asdict(self.training),
             "source": self.source,
-            "progress": {"epoch": self.epoch, "position": self.position, "lr": self.lr, "best": self.best,
+            "progress": {"epoch": self.epoch, "position": self.position, "lr": self.rule.lr, "best": self.rule.best,
                          "history": self.history, "rng": torch.get_rng_state(), "elapsed": self._tick(),
                          "done": self.epoch >= self.training.epochs},
         }

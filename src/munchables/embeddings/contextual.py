@@ -22,6 +22,7 @@ low-rank input weight.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -50,6 +51,8 @@ def word_positions(tokens: Sequence[str]) -> tuple[list[int], list[int]]:
 class ContextualStringEmbeddings(nn.Module):
     """Token features (B, T, Hf + Hb) from a frozen forward and backward character LM."""
 
+    kind = "contextual-string"  # in a saved tagger's feature specs
+
     def __init__(self, forward_lm: CharLM, backward_lm: CharLM, cache: FeatureCache | None = None,
                  projection: int = 0):
         super().__init__()
@@ -64,6 +67,17 @@ class ContextualStringEmbeddings(nn.Module):
         self.projection = nn.Linear(self.out_dim, projection, bias=False) if projection else None
         self.out_dim = projection or self.out_dim
         self.lm_calls = 0  # how many times the language models ran (the cache avoids most)
+
+    def spec(self, directory: Path) -> dict:
+        """What rebuilds this module at load time: the language models' shapes (the weights are in
+        the tagger's state dict) and the projection's size."""
+        return {"kind": self.kind, "forward": self.forward_lm.spec(), "backward": self.backward_lm.spec(),
+                "projection": self.projection.out_features if self.projection is not None else 0}
+
+    @classmethod
+    def from_spec(cls, spec: dict, directory: Path, cache: FeatureCache | None = None) -> "ContextualStringEmbeddings":
+        return cls(CharLM.from_spec(spec["forward"]), CharLM.from_spec(spec["backward"]), cache,
+                   spec.get("projection", 0))
 
     def train(self, mode: bool = True) -> "ContextualStringEmbeddings":
         super().train(mode)

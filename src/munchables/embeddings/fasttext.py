@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import out_file
+from ..files import atomic_write, out_file
+from ..text import read_lines
 
 log = logging.getLogger("munchables")
 
@@ -72,10 +73,8 @@ class _GensimProgress(logging.Filter):
 
 def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> dict:
     """Train fastText vectors on a text file and write them to `out` (fastText .bin)."""
-    from gensim.models import FastText
+    from gensim.models import FastText  # gensim loads scipy: imported by the commands that use it only
     from gensim.models.fasttext import save_facebook_model
-
-    from ..text import read_lines
 
     out = Path(out)
     if out.suffix != ".bin":
@@ -101,8 +100,6 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
     finally:
         logging.getLogger("gensim.models.word2vec").removeFilter(progress)
-    from ..files import atomic_write
-
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
     result = {"out": str(out), "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
               "seconds": round(time.perf_counter() - started, 1), **asdict(config)}

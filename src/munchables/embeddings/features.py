@@ -19,8 +19,6 @@ from .charlm import CharLM
 from .contextual import ContextualStringEmbeddings
 from .transformer import TransformerFeatures, check_folder
 
-TRANSFORMER_FOLDER = "transformer"  # beside model.pt in a saved tagger
-
 
 def validate(config) -> None:
     """Combinations of embedding options that cannot work, and files that are missing, before any work."""
@@ -60,34 +58,18 @@ def build_features(config, cache: str = "memory", cache_folder: str | Path | Non
     return features
 
 
+KINDS = {cls.kind: cls for cls in (ContextualStringEmbeddings, TransformerFeatures)}  # each saves and restores itself
+
+
 def feature_specs(features, directory: str | Path) -> list[dict]:
-    """What rebuilds each feature module at load time; writes the transformer's files into `directory`."""
-    specs = []
-    for f in features:
-        if isinstance(f, ContextualStringEmbeddings):
-            specs.append({"kind": "contextual-string", "forward": f.forward_lm.spec(), "backward": f.backward_lm.spec(),
-                          "projection": f.projection.out_features if f.projection is not None else 0})
-        elif isinstance(f, TransformerFeatures):
-            f.save_files(Path(directory) / TRANSFORMER_FOLDER)
-            specs.append({"kind": "transformer", "folder": TRANSFORMER_FOLDER, "layers": f.layers,
-                          "fine_tune": f.fine_tune})
-        else:
-            raise TypeError(f"cannot save a feature module of type {type(f).__name__}")
-    return specs
+    """What rebuilds each feature module at load time (files it needs are written into `directory`)."""
+    return [f.spec(Path(directory)) for f in features]
 
 
 def features_from_specs(specs: list[dict], directory: str | Path, cache: str = "none") -> list[nn.Module]:
     """Feature modules of the saved shapes (weights follow with the tagger's state dict)."""
-    features: list[nn.Module] = []
-    for spec in specs:
-        if spec["kind"] == "contextual-string":
-            features.append(ContextualStringEmbeddings(
-                CharLM.from_spec(spec["forward"]), CharLM.from_spec(spec["backward"]), make_cache(cache),
-                spec.get("projection", 0)))
-        elif spec["kind"] == "transformer":
-            features.append(TransformerFeatures.from_saved(
-                Path(directory) / spec["folder"], spec["layers"], spec["fine_tune"], make_cache(cache)))
-        else:
-            raise UserError(f"{directory}: the tagger uses token features of kind {spec['kind']!r}, "
-                            "unknown to this version of munchables")
-    return features
+    unknown = [spec["kind"] for spec in specs if spec["kind"] not in KINDS]
+    if unknown:
+        raise UserError(f"{directory}: the tagger uses token features of kind {unknown[0]!r}, "
+                        "unknown to this version of munchables")
+    return [KINDS[spec["kind"]].from_spec(spec, Path(directory), make_cache(cache)) for spec in specs]

@@ -23,6 +23,8 @@ from torch import nn
 from ..errors import UserError
 from .cache import FeatureCache, pad
 
+FOLDER = "transformer"  # beside model.pt in a saved tagger
+
 INSTALL = "pip install transformers"
 
 
@@ -64,6 +66,8 @@ def load_tokenizer(path: Path):
 class TransformerFeatures(nn.Module):
     """Token features (B, T, layers x hidden) from a transformer: each word's first sub-word."""
 
+    kind = "transformer"  # in a saved tagger's feature specs
+
     def __init__(self, model: nn.Module, tokenizer, layers: int = 4, fine_tune: bool = False,
                  cache: FeatureCache | None = None):
         super().__init__()
@@ -77,7 +81,6 @@ class TransformerFeatures(nn.Module):
             self.model.requires_grad_(False)
         self.max_length = min(tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 512))
         self.budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)  # sub-words per piece
-        self.model_calls = 0
 
     @classmethod
     def from_folder(cls, path: str | Path, layers: int = 4, fine_tune: bool = False,
@@ -104,6 +107,16 @@ class TransformerFeatures(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         self.model.config.save_pretrained(str(path))
         self.tokenizer.save_pretrained(str(path))
+
+    def spec(self, directory: Path) -> dict:
+        """Writes the config and tokenizer into `directory`/transformer (the weights are in the
+        tagger's state dict); what rebuilds this module at load time."""
+        self.save_files(Path(directory) / FOLDER)
+        return {"kind": self.kind, "folder": FOLDER, "layers": self.layers, "fine_tune": self.fine_tune}
+
+    @classmethod
+    def from_spec(cls, spec: dict, directory: Path, cache: FeatureCache | None = None) -> "TransformerFeatures":
+        return cls.from_saved(Path(directory) / spec["folder"], spec["layers"], spec["fine_tune"], cache)
 
     def train(self, mode: bool = True) -> "TransformerFeatures":
         super().train(mode)
@@ -147,7 +160,6 @@ class TransformerFeatures(nn.Module):
             return self._embed(sentences)
 
     def _embed(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
-        self.model_calls += 1
         device = next(self.model.parameters()).device
         pieces = self.pieces(sentences)
         enc = self.tokenizer([list(sentences[b][i:j]) for b, i, j in pieces], is_split_into_words=True,

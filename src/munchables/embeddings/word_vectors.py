@@ -25,7 +25,7 @@ def load_vectors(path: str | Path, trust: bool = False):
     pickles, and unpickling runs whatever code the file holds: they are read only with
     `trust=True` (`--trust`), for files the user made or trusts.
     """
-    from gensim.models import KeyedVectors
+    from gensim.models import KeyedVectors  # gensim loads scipy: only runs given --word-vectors pay it
     from gensim.models.fasttext import load_facebook_vectors
 
     path = Path(path)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..files import ensure_dir
+from .engines import make_engine, validate_trials
+from .protocol import make_protocol, reproduce
+from .status import format_status, status
+from .store import Store
+
 
 def reproduce_command(store_path: str | Path, runs_dir: str | Path, engine: str = "local", jobs: int = 1,
                       ray_address: str | None = None, gpus_per_trial: float = 0, cpus_per_trial: float = 1,
                       device: str = "auto", data_dir: str | None = None, ray_init: dict | None = None,
                       threads: int | None = None, **protocol_options):
     """Build the protocol, open the store and the engine, run what is missing; the Summary."""
-    from ..files import ensure_dir
-    from .engines import make_engine, validate_trials
-    from .protocol import make_protocol, reproduce
-    from .store import Store
-
     protocol = make_protocol(data_dir=data_dir, **protocol_options)
     validate_trials(protocol, Path(runs_dir), data_dir, device)  # every setting, before any worker starts
     ensure_dir(runs_dir, "--runs-dir", create=False)
@@ -32,10 +33,6 @@ def reproduce_command(store_path: str | Path, runs_dir: str | Path, engine: str 
 def status_command(store_path: str | Path, runs_dir: str | Path, jobs: int = 1, data_dir: str | None = None,
                    **protocol_options) -> str:
     """`munch reproduce --status`: done, running and left per method and target, with an estimate."""
-    from .protocol import make_protocol
-    from .status import format_status, status
-    from .store import Store
-
     protocol = make_protocol(data_dir=data_dir, **protocol_options)
     done = []
     if Path(store_path).is_file():

@@ -7,23 +7,28 @@ store. An engine has `slots` (how many trials the driver keeps submitted), `subm
 
 from __future__ import annotations
 
+import ctypes
 import json
+import multiprocessing
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
+from ..choices import ENGINES, check
 from ..errors import UserError
+from .protocol import BASE_METHOD
 
-ENGINES = ("local", "ray")
 
 
 def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
     """The pipeline's RunOptions for one trial; its directory is runs_dir/<key>."""
+    # torch-loading modules imported where a trial is built or run, so that `munch reproduce
+    # --status` and munch report (which import this package) stay light
     from ..model import ModelConfig
     from ..pipeline import RunOptions
     from ..trainer import TrainConfig
-    from .protocol import BASE_METHOD
 
     return RunOptions(
         target=trial["target"], out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]],
@@ -39,9 +44,8 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
 def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
     """Check the options of every trial the protocol can run (each method, setting and phase) as
     pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
+    from ..device import pick_device  # torch, as in trial_options
     from ..pipeline import validate
-    from ..predict import pick_device
-    from .protocol import BASE_METHOD
 
     pick_device(device)
     for method in protocol.methods:
@@ -61,12 +65,10 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
     A trial whose metrics.json exists finished before the driver could record it: it is read,
     not trained again.
     """
-    import torch
+    from ..pipeline import train  # torch: loaded in the worker only, the driver stays light
+    from ..threads import set_threads
 
-    from ..pipeline import train
-
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads or None, adapt=False)
     options = trial_options(trial, Path(runs_dir), data_dir, device)
     out = Path(options.out)
     metrics_path = out / "metrics.json"
@@ -80,9 +82,6 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
 def _init_worker(threads: int) -> None:
     """Worker processes die with the driver (Linux), so a killed run leaves no trial training on."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -100,8 +99,6 @@ class LocalEngine:
     def __init__(self, jobs: int = 1, threads: int | None = None):
         if jobs < 1:
             raise UserError(f"--jobs must be at least 1; got {jobs}")
-        import multiprocessing
-
         self.slots = jobs
         if threads is not None and threads < 1:
             raise UserError(f"--threads must be at least 1; got {threads}")
@@ -161,8 +158,7 @@ class RayEngine:
 
 def make_engine(name: str, jobs: int = 1, address: str | None = None, gpus: float = 0, cpus: float = 1,
                 init_kwargs: dict | None = None, threads: int | None = None):
-    if name not in ENGINES:
-        raise UserError(f"unknown --engine {name!r}; choose one of {', '.join(ENGINES)}")
+    check(name, ENGINES, "--engine")
     if name == "local":
         return LocalEngine(jobs, threads)
     return RayEngine(address, gpus, cpus, init_kwargs=init_kwargs)

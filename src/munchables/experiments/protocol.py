@@ -28,16 +28,16 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .. import corpus as corpora_mod
+from ..corpus import available_corpora, corpus_family, default_data_dir
+from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
+from ..progress import duration
 from .store import Store
 
 log = logging.getLogger("munchables")
 
-METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack", "iter-sort", "stack-sort")
 BASE_METHOD = {m: m.removesuffix("-sort") for m in METHODS}  # what pipeline.train runs
-GRIDS = ("paper", "fixed")
 PAPER_GRID = ((16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1))  # (batch size, learning rate), section 4.1
 ORDER_SEED = 1  # seeds the random order of iter and stack, the same for every setting and seed
 
@@ -75,7 +75,6 @@ PRESETS = {
     "lowres-cpu": Preset(max_epochs=60, train_limit=1000, hidden=256, word_dim=100, grid="fixed", lr=0.1,
                          batch_size=32, aux_whole=True, final_on_dev=False, loss_reduction="sum"),
 }
-LOSS_REDUCTIONS = ("mean", "sum")
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,8 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     """Validate the options once, with the fix in every message."""
     if preset not in PRESETS:
         raise UserError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if loss_reduction is not None and loss_reduction not in LOSS_REDUCTIONS:
-        raise UserError(f"unknown --loss-reduction {loss_reduction!r}; choose one of {', '.join(LOSS_REDUCTIONS)}")
+    if loss_reduction is not None:
+        check(loss_reduction, LOSS_REDUCTIONS, "--loss-reduction")
     p = PRESETS[preset]
     overrides = {k: v for k, v in dict(max_epochs=max_epochs, train_limit=train_limit, hidden=hidden,
                                          lr=lr, batch_size=batch_size, loss_reduction=loss_reduction).items()
@@ -171,8 +170,7 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     name = preset if not overrides else f"{preset}+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
     p = Preset(**(asdict(p) | overrides))
     grid = grid or p.grid
-    if grid not in GRIDS:
-        raise UserError(f"unknown --grid {grid!r}; choose one of {', '.join(GRIDS)}")
+    check(grid, GRIDS, "--grid")
     settings = list(PAPER_GRID) if grid == "paper" else [(p.batch_size, p.lr)]
     methods = methods or list(METHODS)
     bad = [m for m in methods if m not in METHODS]
@@ -180,14 +178,14 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
         raise UserError(f"unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1; got {seeds}")
-    found = corpora_mod.available_corpora(corpora_mod.default_data_dir(data_dir))
+    found = available_corpora(default_data_dir(data_dir))
     if len(found) < 2:
         raise UserError(f"reproduce needs at least two corpora; found {found or 'none'} (use --data-dir)")
     targets = targets or found
-    missing = [t for t in [*targets, *(aux or [])] if t not in found]
+    missing = [name for name in [*targets, *(aux or [])] if name not in found]
     if missing:
         raise UserError(f"corpus {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
-    families = {c: corpora_mod.corpus_family(c) for c in found}
+    families = {c: corpus_family(c) for c in found}
     sha = None
     if word_vectors is not None:
         if not Path(word_vectors).is_file():
@@ -216,6 +214,20 @@ def dev_f1(trial: dict, corpus: str) -> float:
 def best(candidates: dict) -> object:
     """The key with the highest dev F1; ties go to the first in the grid's order."""
     return max(candidates, key=lambda k: (candidates[k], -list(candidates).index(k)))
+
+
+# How each method's trials order the target's auxiliary corpora, from (the corpora as listed, their
+# seeded random order, the dev F1 of each one's SingleAux candidate). multi-task and single-aux
+# are planned apart (one model over every corpus; the best candidate itself).
+AUX_ORDER = {
+    "single-task": lambda aux, shuffled, scores: [],
+    "conc": lambda aux, shuffled, scores: aux,
+    "iter": lambda aux, shuffled, scores: shuffled,
+    "stack": lambda aux, shuffled, scores: shuffled,
+    "iter-sort": lambda aux, shuffled, scores: sorted_order(scores),  # section 5.1: by the candidates' dev F1
+    "stack-sort": lambda aux, shuffled, scores: sorted_order(scores),
+}
+NEEDS_CANDIDATES = ("single-aux", "iter-sort", "stack-sort")
 
 
 def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
@@ -251,7 +263,7 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
     for target in P.targets:
         aux = P.aux_of(target)
         shuffled = random_order(aux, {a: P.families[a] for a in aux}, ORDER_SEED)
-        needs_candidates = any(m in P.methods for m in ("single-aux", "iter-sort", "stack-sort"))
+        needs_candidates = any(m in P.methods for m in NEEDS_CANDIDATES)
         candidates = {(s, a): want(P.trial(target, "single-aux", [a], s, "dev")) for s in P.grid for a in aux} \
             if needs_candidates else {}
         have_candidates = needs_candidates and all(candidates.values())
@@ -267,12 +279,11 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
                 continue
             orders = {}
             for s in P.grid:
-                if method.endswith("-sort"):
-                    if not all(candidates[(s, a)] for a in aux):
-                        continue
-                    orders[s] = sorted_order({a: dev_f1(candidates[(s, a)], target) for a in aux})
-                else:
-                    orders[s] = shuffled if method in ("iter", "stack") else (aux if method == "conc" else [])
+                scores = ({a: dev_f1(candidates[(s, a)], target) for a in aux}
+                          if needs_candidates and all(candidates[(s, a)] for a in aux) else None)
+                if method.endswith("-sort") and scores is None:
+                    continue  # its candidates are still to run
+                orders[s] = AUX_ORDER[method](aux, shuffled, scores)
             if not P.selects_on_dev:  # one setting, finals on train only: the final models are all
                 for s in orders:
                     finals(target, method, orders[s], s)
@@ -320,7 +331,6 @@ class Summary:
 
 def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
     """Run every trial of the protocol not yet in the store, recording each as it finishes."""
-    from ..progress import duration
     from .status import all_trials  # imported here: status imports this module
 
     commit = git_commit()

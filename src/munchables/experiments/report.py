@@ -24,11 +24,12 @@ from pathlib import Path
 from ..errors import UserError
 from ..evaluate import Score
 from ..files import ensure_dir
-from . import paper, stats
-from .protocol import METHODS, best
+from .. import paper
+from . import stats
+from ..choices import METHODS as TABLE2_METHODS, PROTOCOL_METHODS as METHODS
+from .protocol import best
 from .store import Store
 
-TABLE2_METHODS = ("single-task", "multi-task", "single-aux", "conc", "iter", "stack")
 TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
@@ -311,7 +312,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns, curve_data, curve_target,
            intervals: dict | None = None) -> list[str]:
-    import matplotlib
+    import matplotlib  # here: the backend must be chosen before pyplot loads, and only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.ticker
@@ -468,7 +469,7 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
             md.append(f"| {name} | " + " | ".join(cells) + " |")
         if t3_target != paper.TABLE3_TARGET:
             md += ["", f"The paper's Table 3 is for {paper.TABLE3_TARGET}, which is not in this store; "
-                       "its figures are in `munchables.experiments.paper.TABLE3`."]
+                       "its figures are in `munchables.paper.TABLE3`."]
     else:
         md.append("(no single-aux dev trials)")
     md += ["", "## Which corpus helps which: single-aux dev F1 gain over single-task (points)", "",

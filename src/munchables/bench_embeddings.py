@@ -1,6 +1,6 @@
 """How much contextual string embeddings slow training, epoch by epoch (docs/benchmarks.md).
 
-    python3 -m munchables.embeddings.speed --corpus ncbi-disease --sentences 2000 --epochs 3 \\
+    python3 -m munchables.bench_embeddings --corpus ncbi-disease --sentences 2000 --epochs 3 \\
         --charlm-forward lm-forward.pt --charlm-backward lm-backward.pt
 
 Trains two taggers on the same batches, one without and one with the embeddings (memory cache),
@@ -19,33 +19,28 @@ import time
 import numpy as np
 import torch
 
-from ..batching import Collator, Item, ShuffledPass
-from ..checks import threads as check_threads
-from ..corpus import default_data_dir, load_corpus
-from ..model import ModelConfig
-from ..pipeline import RunOptions, build_model
-from ..predict import pick_device
+from .batching import Collator, Item, ShuffledPass
+from .corpus import default_data_dir, load_corpus
+from .device import pick_device
+from .model import ModelConfig
+from .pipeline import RunOptions, build_model
+from .threads import set_threads
+from .trainer import train_step
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
     """(wall, CPU) seconds of one pass of SGD steps over `batches`."""
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    model.train()
     wall, cpu = time.perf_counter(), time.process_time()
     for items in batches:
-        loss = model.loss(collate(items).to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        train_step(model, optimizer, collate(items).to(device))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(args) -> list[dict]:
-    if check_threads(args.threads):
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, adapt=False)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), args.sentences)
     models = {}
@@ -75,7 +70,7 @@ def run(args) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python3 -m munchables.embeddings.speed", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python3 -m munchables.bench_embeddings", description=__doc__.split("\n")[0])
     p.add_argument("--corpus", default="ncbi-disease")
     p.add_argument("--sentences", type=int, default=2000, help="training sentences")
     p.add_argument("--epochs", type=int, default=3)
