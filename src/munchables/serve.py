@@ -47,7 +47,8 @@ from .errors import UserError
 from .formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
 from .formats import COLOURS, OUTPUT_FORMATS, html_document
 from .predict import Tagger
-from .tagging import OVERLAPS, Tagged
+from .choices import OVERLAPS
+from .tagging import Tagged
 from .threads import set_threads
 
 log = logging.getLogger("munchables")
@@ -88,7 +89,7 @@ class TagRequest(BaseModel):
     text: str | None = Field(None, description="one text to tag (or give documents)")
     documents: list[DocumentIn] | None = Field(None, description="documents to tag (or give text)")
     heads: str | list[str] = Field("target", description='"target", "all", or corpora (a list or comma-separated)')
-    overlap: Literal["all", "score", "priority"] = Field("all", description="overlapping entities of different heads: "
+    overlap: Literal[OVERLAPS] = Field("all", description="overlapping entities of different heads: "
                                                           "keep all, the higher score, or the first head's")
     format: Literal["json", "pubtator", "bioc-xml", "bioc-json"] = "json"
     html: bool = Field(False, description="json only: also each document rendered as HTML (what the page shows)")
