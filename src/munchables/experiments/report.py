@@ -155,9 +155,9 @@ def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict
     matrix, auxes = {}, set()
     for target in targets:
         base = best_dev("single-task", target)
-        if base is None:
-            continue
         cands = {t["aux"][0] for t in trials if t["method"] == "single-aux" and t["phase"] == "dev" and t["target"] == target}
+        if base is None or not cands:  # no row without a gain: the heat map would have no columns
+            continue
         matrix[target] = {a: 100 * (best_dev("single-aux", target, a) - base) for a in cands}
         auxes |= cands
     columns = [c for c in paper.TARGETS if c in auxes] + sorted(auxes - set(paper.TARGETS))
