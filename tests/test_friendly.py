@@ -258,3 +258,20 @@ def test_vectors_reports_the_vocabulary_and_keeps_gensim_quiet(tmp_path, capfd):
     assert json.loads(captured.out)["vocabulary"] == sum(1 for c in counts.values() if c >= 2)
     assert [line for line in captured.err.splitlines() if not line.startswith("fastText")] == []
     check_one_line_error(main(argv), capfd.readouterr().err, "vectors", "--overwrite")
+
+
+@pytest.mark.parametrize("given, fetch", [([], True), (["--no-fetch"], False)])
+def test_resume_takes_no_fetch_from_the_command_line(tiny_corpus, tmp_path, monkeypatch, given, fetch):
+    # --no-fetch says how, not what, is trained: a resumed run obeys it whatever the run was started with
+    out = tmp_path / "run"
+    assert main([*tiny(tiny_corpus, out, 1, "--keep-checkpoint")]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    saved["options"]["fetch"] = True  # as config.json files written before fetch was a free option hold it
+    (out / "config.json").write_text(json.dumps(saved))
+    seen = []
+    monkeypatch.setattr("munchables.pipeline.train", lambda options: seen.append(options) or
+                        {"dev": {"f1": 0.0}, "test": {"f1": 0.0}})
+    assert main(["-q", "train", "--out", str(out), "--resume", *given]) == 0
+    assert seen[0].fetch is fetch
+    monkeypatch.undo()
+    assert main(["-q", "train", "--out", str(out), "--resume", "--max-epochs", "2", *given]) == 0  # nothing refused

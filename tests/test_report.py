@@ -119,3 +119,26 @@ def test_report_refuses_a_store_with_several_presets(store_path, tmp_path, capsy
 def test_paper_figures_match_the_papers_averages():
     for method, row in paper.TABLE2.items():  # the published macro average is the mean of the eight
         assert statistics.mean(row[t] for t in paper.TARGETS) == pytest.approx(row["macro"], abs=0.006), method
+
+
+@pytest.mark.parametrize("kept", ["finals", "dev", "single-task dev"])
+def test_report_plots_each_chart_from_its_own_trials(tmp_path, kept):
+    # finals alone: the bars without a gain matrix; dev trials alone: the heat map without bars;
+    # single-task dev trials alone: no gain, so neither
+    path = tmp_path / "results.sqlite"
+    with Store(path) as store:
+        if kept == "finals":
+            for (method, target, seed), counts in FINALS.items():
+                add(store, f"f-{method}-{target}-{seed}", method, target, "final", counts, seed=seed)
+        else:
+            for (target, aux, setting), f in CANDIDATES.items() if kept == "dev" else ():
+                add(store, f"c-{aux}-{setting}", "single-aux", target, "dev", counts_for(f), aux=[aux], setting=setting)
+            for (target, setting), f in SINGLE_DEV.items():
+                add(store, f"d-{setting}", "single-task", target, "dev", counts_for(f), setting=setting)
+    out = tmp_path / "report"
+    assert main(["report", "--store", str(path), "--out", str(out)]) == 0
+    bars, heat = (out / "test_f1_bars.png").exists(), (out / "gain_heatmap.png").exists()
+    assert (bars, heat) == {"finals": (True, False), "dev": (False, True), "single-task dev": (False, False)}[kept]
+    text = (out / "report.md").read_text()
+    assert ("](gain_heatmap.png)" in text) == heat and ("](test_f1_bars.png)" in text) == bars
+    assert len(read(out / "gain_matrix.csv")) == heat  # a row per target with a gain

@@ -169,11 +169,13 @@ def _with_saved(options, saved: dict, explicit: set[str]):
     """`options` with every setting not given on the command line taken from the run's config.json."""
     from dataclasses import fields, replace
 
+    from .resume import FREE
+
     given = {"lstm" if name == "no_lstm" else name for name in explicit}
     parts = {"train": options.train, "model": options.model}
     top = {}
     for name, value in saved.items():
-        if name in given:
+        if name in given or name in FREE:  # FREE: from the command line (older config.json files saved fetch)
             continue
         for key, part in parts.items():
             if name in {f.name for f in fields(part)}:
@@ -181,7 +183,7 @@ def _with_saved(options, saved: dict, explicit: set[str]):
                 break
         else:
             if name in {f.name for f in fields(options)}:
-                top[name] = Path(value) if name == "out" and value else value
+                top[name] = value
     return replace(options, **top, **parts)
 
 

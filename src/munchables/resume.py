@@ -17,7 +17,8 @@ from pathlib import Path
 from .errors import UserError
 
 # How, not what: a resumed run may change these freely.
-FREE = {"device", "embedding_cache", "trace", "progress", "resume", "overwrite", "keep_checkpoint", "out"}
+FREE = {"device", "embedding_cache", "trace", "progress", "resume", "overwrite", "keep_checkpoint", "out",
+        "fetch"}
 SPECIAL_FLAGS = {"lstm": "--no-lstm"}  # option -> the flag that sets it, where the names differ
 
 

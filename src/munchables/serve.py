@@ -45,7 +45,7 @@ from . import __version__
 from .documents import Document, Passage
 from .errors import UserError
 from .formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
-from .formats import COLOURS, OUTPUT_FORMATS, html_document
+from .formats import OUTPUT_FORMATS, colour, html_document
 from .predict import Tagger
 from .choices import OVERLAPS
 from .tagging import Tagged
@@ -359,7 +359,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), threads: int | None = 
 
 def _colours(all_types: list[str], types: list[str] | None = None) -> dict[str, str]:
     """{type: colour} as formats.py's HTML writer colours them (displaCy's palette)."""
-    return {t: COLOURS[all_types.index(t) % len(COLOURS)] for t in (types if types is not None else all_types)}
+    return {t: colour(t, all_types) for t in (types if types is not None else all_types)}
 
 
 def render(tagged: list[Tagged], fmt: str, heads: list[str], types: list[str]) -> str:

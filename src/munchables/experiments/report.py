@@ -155,9 +155,9 @@ def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict
     matrix, auxes = {}, set()
     for target in targets:
         base = best_dev("single-task", target)
-        if base is None:
-            continue
         cands = {t["aux"][0] for t in trials if t["method"] == "single-aux" and t["phase"] == "dev" and t["target"] == target}
+        if base is None or not cands:  # no row without a gain: the heat map would have no columns
+            continue
         matrix[target] = {a: 100 * (best_dev("single-aux", target, a) - base) for a in cands}
         auxes |= cands
     columns = [c for c in paper.TARGETS if c in auxes] + sorted(auxes - set(paper.TARGETS))
@@ -334,12 +334,6 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
         # at least one point either way, so that equal scores give a readable scale, not 1e-6
         limit = max(1.0, float(np.nanmax(np.abs(data)))) if np.isfinite(data).any() else 1.0
         fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(gain_columns) + 4), 0.6 * len(rows) + 2.5))
-    width = 0.8 / max(1, len(methods))
-    for i, m in enumerate(methods):
-        values = [cells[(m, t)]["ours"] or 0.0 for t in targets]
-        errors = [cells[(m, t)]["std"] or 0.0 for t in targets]
-        ax.bar(np.arange(len(targets)) + (i - (len(methods) - 1) / 2) * width, values, width, yerr=errors, label=m)
-
         image = ax.imshow(data, cmap="RdBu", vmin=-limit, vmax=limit)
         ax.set_xticks(range(len(gain_columns)), gain_columns, rotation=30, ha="right")
         ax.set_yticks(range(len(rows)), rows)

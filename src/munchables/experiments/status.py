@@ -46,12 +46,13 @@ def all_trials(protocol: Protocol, done: list[dict]) -> list[Trial]:
 def status(protocol: Protocol, done: list[dict], runs_dir: Path, jobs: int = 1) -> dict:
     """{"rows": [{method, target, done, running, left}], "totals": {...}, "mean_seconds", "eta_seconds"}."""
     trials = all_trials(protocol, done)
+    keys = [trial.key for trial in trials]  # a hash of the trial's fields, computed on every access
     done_keys = {t["key"] for t in done}
     counts: dict[tuple[str, str], Counter] = {}
-    for trial in trials:
-        if trial.key in done_keys:
+    for trial, key in zip(trials, keys):
+        if key in done_keys:
             state = "done"
-        elif any((Path(runs_dir) / trial.key / name).exists() for name in ("checkpoint.pt", "metrics.json")):
+        elif any((Path(runs_dir) / key / name).exists() for name in ("checkpoint.pt", "metrics.json")):
             state = "running"
         else:
             state = "left"
@@ -59,7 +60,8 @@ def status(protocol: Protocol, done: list[dict], runs_dir: Path, jobs: int = 1) 
     rows = [{"method": m, "target": t, **{s: c[s] for s in ("done", "running", "left")}}
             for (m, t), c in counts.items()]
     totals = {s: sum(r[s] for r in rows) for s in ("done", "running", "left")}
-    seconds = [t["seconds"] for t in done if t.get("seconds") and t["key"] in {x.key for x in trials}]
+    planned = set(keys)
+    seconds = [t["seconds"] for t in done if t.get("seconds") and t["key"] in planned]
     mean = sum(seconds) / len(seconds) if seconds else None
     eta = mean * (totals["left"] + totals["running"] / 2) / max(1, jobs) if mean is not None else None
     return {"rows": rows, "totals": totals, "mean_seconds": mean, "eta_seconds": eta}
