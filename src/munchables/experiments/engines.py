@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 
+from ..checks import threads as check_threads
 from ..choices import ENGINES, check
 from ..errors import UserError
 from .protocol import BASE_METHOD
@@ -100,9 +101,7 @@ class LocalEngine:
         if jobs < 1:
             raise UserError(f"--jobs must be at least 1; got {jobs}")
         self.slots = jobs
-        if threads is not None and threads < 1:
-            raise UserError(f"--threads must be at least 1; got {threads}")
-        self.threads = threads or 1
+        self.threads = check_threads(threads) or 1
         self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_init_worker, initargs=(self.threads,))
 
