@@ -172,7 +172,8 @@ def test_model_round_trip_tags_the_same(tmp_path, tagger):
 # --- heads: one per corpus, whatever the names --------------------------------------------------
 
 
-NAMES = ["bc5.chem", "bc5_chem", "bc5%2Echem", "bc5%chem", "train", "%train", "keys", "a.b.c", "a_b_c", "x"]
+NAMES = ["bc5.chem", "bc5_chem", "bc5%2Echem", "bc5%chem", "train", "%train", "keys", "a.b.c", "a_b_c", "x",
+         "training", "_modules"]  # instance attributes of a ModuleDict, not only its class's
 
 
 def test_head_keys_are_injective_and_valid():

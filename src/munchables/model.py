@@ -212,6 +212,10 @@ class Head(nn.Module):
         self.crf = CRF(n_tags)
 
 
+_MODULE_DICT_NAMES = frozenset(dir(nn.ModuleDict()))  # what a head key may not shadow: methods and the
+# attributes every instance sets (`training`, `_modules`, ...), which the class alone does not show
+
+
 def _key(corpus: str) -> str:
     """The head's key in `nn.ModuleDict`: one key per corpus name, and a different one for each name.
 
@@ -221,7 +225,7 @@ def _key(corpus: str) -> str:
     which no escaped name starts with unless followed by two hexadecimal digits.
     """
     key = corpus.replace("%", "%25").replace(".", "%2E")
-    return "%" + key if hasattr(nn.ModuleDict, key) or key == "" else key
+    return "%" + key if key in _MODULE_DICT_NAMES or key == "" else key
 
 
 def legacy_head_keys(state_dict: dict, corpora) -> dict:
