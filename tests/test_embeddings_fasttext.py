@@ -80,3 +80,16 @@ def test_vectors_need_a_bin_name(tmp_path, capsys):
     text.write_text("a b c\n", encoding="utf-8")
     assert main(["vectors", "--text", str(text), "--out", str(tmp_path / "v.vec")]) == 2
     assert "name the file .bin" in capsys.readouterr().err
+
+
+def test_a_text_too_rare_for_min_count_leaves_gensims_logger_as_it_was(tmp_path, capsys):
+    import logging
+
+    pytest.importorskip("gensim")
+    gensim_log = logging.getLogger("gensim.models.word2vec")
+    before = (gensim_log.level, list(gensim_log.filters))
+    text = tmp_path / "t.txt"
+    text.write_text("a b c\n", encoding="utf-8")
+    assert main(["vectors", "--text", str(text), "--out", str(tmp_path / "v.bin"), "--min-count", "5"]) == 2
+    assert "no word occurs 5 times" in capsys.readouterr().err
+    assert (gensim_log.level, list(gensim_log.filters)) == before

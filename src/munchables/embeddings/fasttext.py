@@ -90,16 +90,18 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         workers=config.threads or os.cpu_count() or 1,
     )
     lines = _Lines(Path(text))
-    progress = _GensimProgress()
-    logging.getLogger("gensim.models.word2vec").addFilter(progress)
-    logging.getLogger("gensim.models.word2vec").setLevel(logging.INFO)
-    model.build_vocab(corpus_iterable=lines)
-    if not model.wv.index_to_key:
-        raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
-    try:
+    progress, gensim_log = _GensimProgress(), logging.getLogger("gensim.models.word2vec")
+    level = gensim_log.level
+    gensim_log.addFilter(progress)
+    gensim_log.setLevel(logging.INFO)
+    try:  # the filter and the level go back however this ends (the "no word" error included)
+        model.build_vocab(corpus_iterable=lines)
+        if not model.wv.index_to_key:
+            raise UserError(f"{text}: no word occurs {config.min_count} times; lower --min-count or give more text")
         model.train(corpus_iterable=lines, total_examples=model.corpus_count, epochs=config.epochs)
     finally:
-        logging.getLogger("gensim.models.word2vec").removeFilter(progress)
+        gensim_log.removeFilter(progress)
+        gensim_log.setLevel(level)
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
     result = {"out": str(out), "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
               "seconds": round(time.perf_counter() - started, 1), **asdict(config)}
