@@ -158,3 +158,11 @@ def test_bench_collection_tags_the_text_of_every_corpus(tiny_corpora, capsys):
     runs = [result[k] for k in ("one_head", "all_heads", "one_head_int8", "all_heads_int8")]
     assert {r["lines"] for r in runs} == {30} and len({r["sentences"] for r in runs}) == 1
     assert result["all_heads"]["entities"] >= result["one_head"]["entities"]
+
+
+def test_bench_collection_of_one_line_prints_its_rates(tiny_corpora, capsys):
+    # one line may take under 10 ms of CPU time, which rounds to 0.00 s: the summary divides by none
+    argv = ["bench", "--collection", "--data-dir", str(tiny_corpora.data_dir), "--hidden", "8", "--limit", "1",
+            "--threads", "1", "--device", "cpu", "--no-flair"]
+    assert main(argv) == 0
+    assert "x the CPU time" in capsys.readouterr().out

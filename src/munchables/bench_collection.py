@@ -57,7 +57,8 @@ def time_munch(tagger: Tagger, lines: list[str], heads: str, batch_size: int) ->
 
 def _rates(start: float, cpu: float, lines: int, sentences: int) -> dict:
     """Rates by wall time and by this process's CPU time (steadier on a shared machine, with one thread)."""
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    seconds = max(time.perf_counter() - start, 1e-9)  # never 0: a tiny --limit may take no measurable time
+    cpu_seconds = max(time.process_time() - cpu, 1e-9)
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "lines": lines, "sentences": sentences,
             "lines_per_s": round(lines / seconds, 1), "sentences_per_s": round(sentences / seconds, 1),
             "lines_per_cpu_s": round(lines / cpu_seconds, 1)}
@@ -122,7 +123,7 @@ def run_collection_bench(args) -> dict:
         print(f"{len(lines):,} lines of {len(corpora)} corpora on {device} ({result['threads']} threads), lines/s "
               f"(by wall time; by CPU time): one head {one['lines_per_s']:,.0f}; {one['lines_per_cpu_s']:,.0f}, "
               f"all {result['heads']} heads {every['lines_per_s']:,.0f}; {every['lines_per_cpu_s']:,.0f} "
-              f"({every['cpu_seconds'] / one['cpu_seconds']:.2f}x the CPU time)")
+              f"({one['lines_per_cpu_s'] / every['lines_per_cpu_s']:.2f}x the CPU time)")  # the same lines: the CPU seconds' ratio, unrounded
         for name in ("one_head_int8", "all_heads_int8"):
             if name in result:
                 print(f"  {name}: {result[name]['lines_per_s']:,.0f}; {result[name]['lines_per_cpu_s']:,.0f} lines/s")
