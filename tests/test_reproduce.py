@@ -195,3 +195,15 @@ def test_report_prints_seeds_bootstrap_and_gain_intervals(tmp_path):
     aux = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | single-aux |"))
     assert "within noise" in aux
     assert "95% interval" in md and (tmp_path / "report" / "gain_intervals.csv").exists()
+
+
+def test_aux_that_leaves_a_target_no_auxiliary_corpus_is_a_user_error(tiny_corpora):
+    from munchables.errors import UserError
+    from munchables.experiments.protocol import make_protocol
+
+    data = str(tiny_corpora.data_dir)
+    with pytest.raises(UserError, match="main without an auxiliary corpus"):
+        make_protocol(targets=["main", "aux3"], aux=["main"], data_dir=data, methods=["single-aux"])
+    assert make_protocol(targets=["main"], aux=["main"], data_dir=data, methods=["single-task"]).targets == ["main"]
+    protocol = make_protocol(targets=["main", "aux3"], aux=["main", "aux7"], data_dir=data, methods=["single-aux"])
+    assert plan(protocol, [])[0]  # each target has a candidate to run

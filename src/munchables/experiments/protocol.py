@@ -187,6 +187,10 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     missing = [name for name in [*targets, *(aux or [])] if name not in found]
     if missing:
         raise UserError(f"corpus {', '.join(missing)} not found among {', '.join(found)} (use --data-dir)")
+    alone = [t for t in targets if not [a for a in (aux or found) if a != t]]
+    if alone and set(methods) - {"single-task"}:
+        raise UserError(f"--aux leaves {', '.join(alone)} without an auxiliary corpus (a target is never its "
+                        "own); name another corpus in --aux, or use --methods single-task")
     families = {c: corpus_family(c) for c in found}
     sha = None
     if word_vectors is not None:
