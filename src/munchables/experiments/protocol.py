@@ -373,7 +373,7 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
             total = max(total, before + summary.ran + len(running))
             elapsed = time.perf_counter() - started
             left = total - before - summary.ran
-            scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.phase == "final"  # trained on dev
+            scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.train_on_dev  # dev F1 means nothing
                       else f"dev F1 {result['metrics']['dev']['f1']:.4f} test F1 {result['metrics']['test']['f1']:.4f}")
             log.info("trial %d of about %d done (%s, %s so far%s): %s %s %s %s", before + summary.ran, total, trial.key,
                      duration(elapsed), f", about {duration(elapsed / summary.ran * left)} left" if left > 0 else "",
