@@ -273,6 +273,9 @@ def test_mirror_directory(tmp_path, toys, capsys):
     shutil.rmtree(tmp_path / "data" / "toychem")
     assert fetch(tmp_path / "data", "toychem", mirror=str(tmp_path / "mirror")) == 2
     assert "not in the mirror directory" in capsys.readouterr().err
+    (tmp_path / "mirror" / REPO / COMMIT / toys["toychem"].sources["dev"][0]).mkdir()  # a folder in its place
+    assert fetch(tmp_path / "data", "toychem", mirror=str(tmp_path / "mirror")) == 2
+    assert "cannot read it from the mirror directory" in capsys.readouterr().err
 
 
 def test_present_corpora_are_verified_not_downloaded(tmp_path, server, toys, capsys):

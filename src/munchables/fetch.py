@@ -131,6 +131,9 @@ def _read_mirror_file(file: SourceFile, path: Path) -> bytes:
     except FileNotFoundError:
         raise UserError(f"{path}: not in the mirror directory; expected {file.repo}'s {file.path} at commit "
                         f"{file.commit} there (layout owner/repo/commit/path)") from None
+    except OSError as e:  # a directory in its place, no permission to read it
+        raise UserError(f"{path}: cannot read it from the mirror directory ({e.strerror}); expected {file.repo}'s "
+                        f"{file.path} at commit {file.commit} there, a readable file") from None
 
 
 def _http_error(url: str, err: urllib.error.HTTPError) -> UserError:
