@@ -269,7 +269,7 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
         for file in source.files:
             data = convert(raw[file.split], source.bare_type)
             if file.converted_sha256 is not None and sha256(data) != file.converted_sha256:
-                raise UserError(f"converting {location(file)} gave sha256 {sha256(data)}, expected "
+                raise UserError(f"converting {location(file, mirror)} gave sha256 {sha256(data)}, expected "
                                 f"{file.converted_sha256} ({source.name} {file.split}); nothing written: "
                                 f"please report this (the source file itself was verified)")
             (converting / f"{file.split}.tsv").write_bytes(data)
