@@ -107,3 +107,14 @@ def test_flag_mistakes_are_user_errors(corpora, capsys):
     assert "no-model: transformer model folder not found" in capsys.readouterr().err
     assert main(tiny_train_args(main_c, d / "x", "--transformer", str(MODEL), "--transformer-layers", "9")) == 2
     assert "the model has 6 layers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", [{"kind": "transformer", "folder": "../elsewhere", "layers": 4, "fine_tune": False},
+                                  {"kind": "transformer", "folder": "transformer"}])
+def test_a_saved_spec_never_names_another_folder(tmp_path, spec):
+    """A model file cannot point the loader at a path of its choosing, and damaged settings are one line."""
+    from munchables.embeddings.transformer import TransformerFeatures
+    from munchables.errors import UserError
+
+    with pytest.raises(UserError, match="transformer settings are damaged"):
+        TransformerFeatures.from_spec(spec, tmp_path)

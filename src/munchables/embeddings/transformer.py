@@ -116,7 +116,11 @@ class TransformerFeatures(nn.Module):
 
     @classmethod
     def from_spec(cls, spec: dict, directory: Path, cache: FeatureCache | None = None) -> "TransformerFeatures":
-        return cls.from_saved(Path(directory) / spec["folder"], spec["layers"], spec["fine_tune"], cache)
+        # The folder is always `directory`/transformer: a model file never names a path to read.
+        if spec.get("folder") != FOLDER or not isinstance(spec.get("layers"), int) or "fine_tune" not in spec:
+            raise UserError(f"{directory}: the model's transformer settings are damaged ({spec!r}); "
+                            "expected the ones `munch train --transformer` writes")
+        return cls.from_saved(Path(directory) / FOLDER, spec["layers"], bool(spec["fine_tune"]), cache)
 
     def train(self, mode: bool = True) -> "TransformerFeatures":
         super().train(mode)
