@@ -42,7 +42,7 @@ class TrainConfig:
     patience: int = 4  # epochs without a better main loss before the rate is halved
     min_lr: float = 1e-4  # a stage ends when the rate falls below this
     seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
-    loss_reduction: str = "sum"  # "sum" of the batch's sentence NLLs (Eq. 8, later Flair) or their "mean" (Flair <= 0.8); sum by evidence, docs/results.md
+    loss_reduction: str = "mean"  # "mean" of the batch's sentence NLLs (Flair <= 0.8) or their "sum" (Eq. 8, later Flair); which is better depends on the target (docs/results.md)
 
 
 def train_step(model: MultiTaskTagger, optimizer: torch.optim.Optimizer, batch: Batch, clip: float = 5.0,
