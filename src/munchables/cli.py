@@ -343,6 +343,42 @@ def cmd_vectors(args) -> int:
     return 0
 
 
+def cmd_vector_subset(args) -> int:
+    from .corpus import default_data_dir, load_corpus
+    from .embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
+    from .rundir import refuse_existing
+    from .vocab import normalise
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
+    if not args.out.endswith(".npz"):
+        raise UserError(f"--out {args.out}: a vector subset is a .npz file; name it so")
+    names = _csv(args.corpora) or []
+    if not names:
+        raise UserError("--corpora: name the corpora the subset is for (comma-separated)")
+    data_dir = default_data_dir(args.data_dir)
+    words = [w for name in names for split in ("train", "dev", "test")
+             for s in load_corpus(name, data_dir, fetch_missing=not args.no_fetch).split(split) for w in s.tokens]
+    vectors = load_vectors(args.vectors, trust=args.trust)
+    subset = VectorSubset.make(vectors, words, normalise, file_sha256(Path(args.vectors)), Path(args.vectors).name)
+    subset.save(args.out)
+    log.info("%s vectors kept for the %s words of %s (the file lists %s words): %s; trials keyed as for %s",
+             f"{len(subset.key_to_index):,}", f"{len(subset.asked):,}", ", ".join(names),
+             f"{len(vectors.index_to_key):,}", args.out, args.vectors)
+    return 0
+
+
+def cmd_merge_stores(args) -> int:
+    from .experiments.store import Store
+
+    with Store(args.store) as store:
+        for other in args.sources:
+            if Path(other).resolve() == Path(args.store).resolve():
+                raise UserError(f"{other}: is --store itself; name the other machine's store")
+            copied, present = store.merge_from(other)
+            log.info("%s: %d trials copied into %s, %d already there", other, copied, args.store, present)
+    return 0
+
+
 def cmd_charlm(args) -> int:
     from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
     from .device import pick_device
@@ -525,6 +561,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="worker threads (default: one per core)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("vector-subset", help="keep only the vectors some corpora use: a small .npz that trains the same models")
+    p.add_argument("--vectors", required=True, help="the whole vector file (as for --word-vectors)")
+    p.add_argument("--corpora", required=True, help="every corpus the runs will use, comma-separated (all three splits are read)")
+    p.add_argument("--out", required=True, help="the subset, a .npz of plain arrays; --word-vectors takes it")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--trust", action="store_true", help="as for train: also read gensim .kv/.model pickles")
+    _add_no_fetch(p)
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_vector_subset)
+
+    p = sub.add_parser("merge-stores", help="copy into a results store the trials another store holds (runs on other machines)")
+    p.add_argument("--store", required=True, help="the store to add to (munch reproduce --store)")
+    p.add_argument("sources", nargs="+", metavar="STORE", help="stores whose trials to copy in; trials already there are left alone")
+    p.set_defaults(func=cmd_merge_stores)
 
     p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
     p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")

@@ -7,3 +7,7 @@ bug and keeps its traceback.
 
 class UserError(Exception):
     """A problem with the user's input: the message says what was wrong and, where it can, the fix."""
+
+
+class WorkerDied(UserError):
+    """A local engine lost a worker process (killed from outside, out of memory): the pool is gone."""

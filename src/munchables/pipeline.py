@@ -27,7 +27,7 @@ from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .device import pick_device
 from .embeddings.features import build_features, validate as validate_embeddings
-from .embeddings.word_vectors import load_vectors, lookup, vector_words
+from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
 from .files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
@@ -129,6 +129,9 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     config = options.model
     if config.word_vectors:
         vectors = load_vectors(config.word_vectors, trust=options.trust)
+        if isinstance(vectors, VectorSubset):
+            for c in corpora:
+                vectors.check_covers((w for split in (c.train, c.dev, c.test) for s in split for w in s.tokens), c.name)
         config = replace(config, word_dim=vectors.vector_size)  # a copy: options stay as given
         extra = vector_words(vectors, (w for c in corpora for s in c.dev + c.test for w in s.tokens))
     vocab = build_vocabularies(
@@ -140,6 +143,8 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     model = MultiTaskTagger(config, len(vocab.words), len(vocab.chars), {c: len(t) for c, t in vocab.tags.items()},
                             features)
     if vectors is not None:
+        if isinstance(vectors, VectorSubset):
+            vectors.check_covers(vocab.words.itos[2:], ", ".join(c.name for c in corpora))
         init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
     return model, vocab
 

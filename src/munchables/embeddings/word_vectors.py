@@ -2,12 +2,20 @@
 
 A fastText .bin model also carries sub-word vectors, so every word of the corpora (dev and test
 included) gets a vector; from the other formats only words the file lists get one.
+
+A *subset* (`munch vector-subset`, a .npz of plain arrays) keeps, of such a file, exactly the
+vectors that training on some corpora looks up: 27 MB instead of 214 for the evidence run's
+fastText model, so it travels where the whole file cannot (a device machine's 64 MiB). A model
+trained from the subset on those corpora starts from the same embedding matrix, bit for bit
+(tests/test_vector_subset.py), so the trial key takes the source file's sha256; a corpus word the
+subset was not made for is refused rather than silently given no vector.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -15,6 +23,9 @@ from ..errors import UserError
 
 
 PICKLE_SUFFIXES = (".kv", ".model")  # gensim's own formats: Python pickles
+SUBSET_SUFFIX = ".npz"
+SUBSET_FORMAT = "munchables-vector-subset/1"
+FILE_WORDS = 100_000  # vector_words adds the file's most frequent words, up to this many
 
 
 def load_vectors(path: str | Path, trust: bool = False):
@@ -25,14 +36,16 @@ def load_vectors(path: str | Path, trust: bool = False):
     pickles, and unpickling runs whatever code the file holds: they are read only with
     `trust=True` (`--trust`), for files the user made or trusts.
     """
-    from gensim.models import KeyedVectors  # gensim loads scipy: only runs given --word-vectors pay it
-    from gensim.models.fasttext import load_facebook_vectors
-
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: word-vector file not found; expected word2vec text/binary or fastText .vec/.bin")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a word-vector file (word2vec text/binary or fastText .vec/.bin)")
+    if path.suffix == SUBSET_SUFFIX:
+        return VectorSubset.load(path)  # numpy alone: a machine without gensim can read it
+    from gensim.models import KeyedVectors  # gensim loads scipy: only runs given --word-vectors pay it
+    from gensim.models.fasttext import load_facebook_vectors
+
     if path.suffix in PICKLE_SUFFIXES and not trust:
         raise UserError(
             f"{path}: a gensim {path.suffix} file is a Python pickle, and loading it runs any code it holds; "
@@ -61,7 +74,7 @@ def has_subwords(vectors) -> bool:
     return hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0
 
 
-def vector_words(vectors, corpus_words: Iterable[str], limit: int = 100_000) -> list[str]:
+def vector_words(vectors, corpus_words: Iterable[str], limit: int = FILE_WORDS) -> list[str]:
     """Words to add to the vocabulary: the corpora's words the vectors cover, then the file's most frequent."""
     words = [w for w in dict.fromkeys(corpus_words) if has_subwords(vectors) or w in vectors.key_to_index]
     return words + list(vectors.index_to_key[:limit])
@@ -80,3 +93,117 @@ def lookup(vectors, itos: list[str], normalise) -> dict[int, np.ndarray]:
             if subwords:
                 found[i] = vectors[word]
     return found
+
+
+# --- subsets -------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def vectors_sha256(path: str | Path) -> str:
+    """What a trial's vectors are: the file's sha256, or for a subset the sha256 of the file it came from."""
+    path = Path(path)
+    if path.suffix == SUBSET_SUFFIX:
+        return VectorSubset.load(path).source_sha256
+    return file_sha256(path)
+
+
+class VectorSubset:
+    """The vectors of a bigger file that some corpora look up; read like gensim's KeyedVectors.
+
+    Every word it was made for (`asked`) is a key whose vector is what `lookup` gave for it from
+    the whole file (sub-word vectors included), or, for a file without sub-words, the first form
+    `lookup` would find there; `index_to_key` is the whole file's most frequent words in order.
+    So `vector_words` and `lookup` give the same answers as the whole file, for those words.
+    """
+
+    def __init__(self, words: list[str], vectors: np.ndarray, top: int, asked: Iterable[str],
+                 source_sha256: str, source_name: str = ""):
+        self.key_to_index = {w: i for i, w in enumerate(words)}
+        self.index_to_key = list(words[:top])
+        self.vectors = vectors
+        self.vector_size = int(vectors.shape[1])
+        self.asked = frozenset(asked)
+        self.source_sha256 = source_sha256
+        self.source_name = source_name
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.key_to_index[word]]
+
+    def check_covers(self, words: Iterable[str], where: str) -> None:
+        """Raise unless every word was one this subset was made for (else vectors would silently be missing)."""
+        missing = [w for w in dict.fromkeys(words) if w not in self.asked]
+        if missing:
+            raise UserError(
+                f"the vector subset (of {self.source_name or self.source_sha256[:12]}) was not made for {where}: "
+                f"{len(missing):,} of its words are not in it (first: {missing[0]!r}); make it again with "
+                "`munch vector-subset` naming every corpus the run uses")
+
+    @classmethod
+    def make(cls, vectors, words: Iterable[str], normalise: Callable[[str], str], source_sha256: str,
+             source_name: str = "") -> "VectorSubset":
+        top = list(vectors.index_to_key[:FILE_WORDS])
+        # The vocabulary also holds each training word's fallback forms (vocab.py): ask for those too.
+        asked = list(dict.fromkeys([*top, *(form for w in words for form in (w, w.lower(), normalise(w)))]))
+        subwords = has_subwords(vectors)
+        chosen: dict[str, np.ndarray] = {w: vectors[w] for w in top}  # the file's words first, in order
+        for word in asked:
+            for form in (word, word.lower(), normalise(word)):
+                if form in vectors.key_to_index:
+                    # With sub-words every asked word is its own key, so that no other word's key can
+                    # answer for it first; without, the form the whole file would answer with.
+                    chosen.setdefault(word if subwords else form, vectors[form])
+                    break
+            else:
+                if subwords:
+                    chosen.setdefault(word, vectors[word])
+        keys = list(chosen)
+        matrix = np.stack([np.asarray(chosen[k], dtype=np.float32) for k in keys]) if keys else \
+            np.zeros((0, vectors.vector_size), np.float32)
+        return cls(keys, matrix, len(top), asked, source_sha256, source_name)
+
+    def save(self, path: str | Path) -> None:
+        from ..files import atomic_write
+
+        keys = list(self.key_to_index)
+        arrays = dict(format=np.array(SUBSET_FORMAT), words=_pack(keys), vectors=self.vectors,
+                      top=np.array(len(self.index_to_key)), asked=_pack(sorted(self.asked - set(keys))),
+                      source_sha256=np.array(self.source_sha256), source_name=np.array(self.source_name))
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+                np.savez(f, **arrays)
+
+        atomic_write(Path(path), write)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VectorSubset":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:  # plain arrays only: nothing is unpickled
+                if "format" not in data or str(data["format"]) != SUBSET_FORMAT:
+                    raise UserError(f"{path}: not a munchables vector subset (make one with `munch vector-subset`)")
+                words = _unpack(data["words"])
+                return cls(words, data["vectors"].astype(np.float32, copy=False), int(data["top"]),
+                           [*words, *_unpack(data["asked"])], str(data["source_sha256"]), str(data["source_name"]))
+        except UserError:
+            raise
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"{path}: cannot read a vector subset ({e.__class__.__name__}: {e})") from None
+
+
+def _pack(words: list[str]) -> np.ndarray:
+    """Words as one UTF-8 byte array, newline-separated (a token never holds a newline); numpy's
+    fixed-width strings would take the longest word's width, times four, for every word."""
+    return np.frombuffer("\n".join(words).encode("utf-8"), dtype=np.uint8)
+
+
+def _unpack(packed: np.ndarray) -> list[str]:
+    text = packed.tobytes().decode("utf-8")
+    return text.split("\n") if text else []

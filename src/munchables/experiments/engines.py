@@ -13,12 +13,13 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
 from ..checks import threads as check_threads
 from ..choices import ENGINES, check
-from ..errors import UserError
+from ..errors import UserError, WorkerDied
 from .protocol import BASE_METHOD
 
 
@@ -113,10 +114,23 @@ class LocalEngine:
         return list(wait(handles, return_when=FIRST_COMPLETED).done)
 
     def result(self, handle):
-        return handle.result()
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process died (killed from outside, or out of memory); the finished trials "
+                             "are in the store and the unfinished ones keep their checkpoints: run the same "
+                             "command again to go on") from None
 
     def close(self):
-        self.pool.shutdown(cancel_futures=True)
+        """Stop at once: cancel what has not started and end the workers (an interrupted run must not
+        go on training in the background; each trial resumes from its last epoch's checkpoint)."""
+        workers = list((getattr(self.pool, "_processes", None) or {}).values())  # private, but no public handle
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            worker.join(timeout=10)
 
 
 class RayEngine:

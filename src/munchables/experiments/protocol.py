@@ -30,7 +30,8 @@ from pathlib import Path
 
 from ..corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
-from ..errors import UserError
+from ..embeddings.word_vectors import vectors_sha256
+from ..errors import UserError, WorkerDied
 from ..ordering import random_order, sorted_order
 from ..progress import duration
 from .store import Store
@@ -195,18 +196,10 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     if word_vectors is not None:
         if not Path(word_vectors).is_file():
             raise UserError(f"--word-vectors {word_vectors}: no such file (make one with `munch vectors`)")
-        sha = file_sha256(Path(word_vectors))
+        sha = vectors_sha256(Path(word_vectors))  # a subset counts as the file it came from
         word_vectors = str(Path(word_vectors).resolve())
     return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds,
                     list(aux) if aux else None, word_vectors, sha)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -362,6 +355,8 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
             trial = running.pop(handle)
             try:
                 result = engine.result(handle)
+            except WorkerDied:  # the pool is gone: nothing more can run
+                raise
             except Exception as e:  # a failed trial is reported, never recorded
                 log.error("trial %s (%s %s) failed: %s", trial.key, trial.target, trial.method, e)
                 failed.add(trial.key)

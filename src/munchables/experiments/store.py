@@ -144,14 +144,15 @@ class Store:
 
     def record(self, trial: dict, scores: list[dict]) -> bool:
         """Write one trial and its scores in one transaction; False when it was already there."""
-        row = {k: trial[k] for k in TRIAL_FIELDS}
+        fields = TRIAL_FIELDS + (("finished_at",) if trial.get("finished_at") else ())  # kept when merged
+        row = {k: trial[k] for k in fields}
         for k in ("aux", "config", "curve"):
             if not isinstance(row[k], str):
                 row[k] = json.dumps(row[k])
         with self.db:  # BEGIN ... COMMIT, or ROLLBACK on any error
             cur = self.db.execute(
-                f"INSERT OR IGNORE INTO trials ({', '.join(TRIAL_FIELDS)}) VALUES ({', '.join('?' * len(TRIAL_FIELDS))})",
-                [row[k] for k in TRIAL_FIELDS],
+                f"INSERT OR IGNORE INTO trials ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                [row[k] for k in fields],
             )
             if cur.rowcount == 0:
                 return False
@@ -164,6 +165,24 @@ class Store:
                 [[trial["key"], s["corpus"], s["split"], json.dumps(s["sentences"], separators=(",", ":"))] for s in scores if "sentences" in s],
             )
         return True
+
+    def merge_from(self, other: str | Path) -> tuple[int, int]:
+        """Copy in the trials of another store (a run on another machine) that this one lacks, each
+        with its scores and per-sentence counts; returns (copied, already here). A trial's key says
+        everything it depends on, so a key found in both is the same trial and is left as it is."""
+        source = Store(other, readonly=True)
+        try:
+            have = self.done_keys()
+            trials = source.trials()
+            counts = source.sentence_counts()
+            new = [t for t in trials if t["key"] not in have]
+            for t in new:
+                self.record(t, [dict(s) | ({"sentences": counts[(t["key"], corpus, split)]}
+                                           if (t["key"], corpus, split) in counts else {})
+                                for (corpus, split), s in t["scores"].items()])
+        finally:
+            source.close()
+        return len(new), len(trials) - len(new)
 
     def sentence_counts(self) -> dict[tuple[str, str, str], list[list[int]]]:
         """{(key, corpus, split): [[tp, fp, fn], ...]} of every trial that has them."""
