@@ -195,6 +195,10 @@ def test_report_prints_seeds_bootstrap_and_gain_intervals(tmp_path):
     aux = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | single-aux |"))
     assert "within noise" in aux
     assert "95% interval" in md and (tmp_path / "report" / "gain_intervals.csv").exists()
+    assert "![gain with intervals](gain_intervals.png)" in md and (tmp_path / "report" / "gain_intervals.png").stat().st_size
+    interval_row = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | ") and "[" in line
+                        and "single-aux" not in line and "conc" not in line)
+    assert interval_row.rstrip(" |").endswith(")")  # each interval cell says how many runs it pairs
 
 
 def test_aux_that_leaves_a_target_no_auxiliary_corpus_is_a_user_error(tiny_corpora):

@@ -276,7 +276,8 @@ def _markdown_significance(rows: list[dict], baseline: str = "single-task") -> l
 def _markdown_gain_intervals(intervals: dict, columns: list[str]) -> list[str]:
     md = ["| target | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for target, row in intervals.items():
-        cells = [f"{row[a]['gain']:+.2f} [{row[a]['low']:+.2f}, {row[a]['high']:+.2f}]" if a in row else "" for a in columns]
+        cells = [f"{row[a]['gain']:+.2f} [{row[a]['low']:+.2f}, {row[a]['high']:+.2f}] ({row[a]['runs']})" if a in row else ""
+                 for a in columns]
         md.append(f"| {target} | " + " | ".join(cells) + " |")
     return md
 
@@ -352,6 +353,10 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
         plt.close(fig)
         written.append("gain_heatmap.png")
 
+    if intervals:
+        _gain_error_bars(out, plt, np, intervals, gain_columns)
+        written.append("gain_intervals.png")
+
     if curve_data:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for m, ys in curve_data.items():
@@ -366,6 +371,28 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
         plt.close(fig)
         written.append("dev_curves.png")
     return written
+
+
+def _gain_error_bars(out: Path, plt, np, intervals: dict, columns: list[str]) -> None:
+    """The single-aux gain per target and auxiliary corpus with its 95% bootstrap interval as error bars."""
+    targets = list(intervals)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(columns) * len(targets) / 2 + 3), 4.0))
+    width = 0.8 / max(1, len(targets))
+    for i, target in enumerate(targets):
+        xs = [j + (i - (len(targets) - 1) / 2) * width for j, a in enumerate(columns) if a in intervals[target]]
+        rows = [intervals[target][a] for a in columns if a in intervals[target]]
+        gains = np.array([r["gain"] for r in rows])
+        errors = np.array([[r["gain"] - r["low"] for r in rows], [r["high"] - r["gain"] for r in rows]])
+        ax.errorbar(xs, gains, yerr=errors, fmt="o", capsize=4, label=target)
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(range(len(columns)), columns, rotation=20)
+    ax.set_xlabel("auxiliary corpus")
+    ax.set_ylabel("dev F1 gain over single-task (points)")
+    ax.set_title("Single-aux gain with 95% paired-bootstrap intervals")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "gain_intervals.png", dpi=110)
+    plt.close(fig)
 
 
 def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str]) -> None:
@@ -477,7 +504,11 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
         md.append("(needs single-task and single-aux dev trials)")
     if intervals:
         md += ["", "With its 95% interval from a paired bootstrap over dev sentences (single-aux and single-task "
-                   "trained on train alone, the same seeds and setting):", "", *_markdown_gain_intervals(intervals, gain_columns)]
+                   "trained on train alone, the same seeds and setting), and in brackets the number of runs paired: "
+                   "every seed that both have, so where the chosen corpus's final models were trained on train alone "
+                   "too (lowres-cpu) the gain is their mean over seeds and may differ from the best-of-grid figure "
+                   "above:", "", *_markdown_gain_intervals(intervals, gain_columns), "",
+               "![gain with intervals](gain_intervals.png)"]
     md += ["", "## Is it more than noise? Each method against single-task", "",
            f"Test F1 (%) as mean ± standard deviation over seeds (number of seeds); the difference per seed "
            f"(paired by seed); the paired bootstrap over test sentences ({stats.RESAMPLES} resamples, the "
