@@ -57,6 +57,18 @@ def test_an_existing_output_needs_resume_and_the_same_settings(tmp_path):
         train_charlm(text, tmp_path / "lm.pt", CharLMConfig(hidden=8, char_dim=4), small(epochs=2, bptt=7), CPU, resume=True)
 
 
+@pytest.mark.parametrize("damage", [lambda s: s["progress"].pop("rng"), lambda s: s.update(progress=3)])
+def test_a_checkpoint_with_damaged_progress_is_refused_in_one_line(tmp_path, damage):
+    text = repetitive_text(tmp_path / "t.txt", 20)
+    config = CharLMConfig(hidden=8, char_dim=4)
+    train_charlm(text, tmp_path / "lm.pt", config, small(epochs=1), CPU)
+    state = read_state(tmp_path / "lm.pt")
+    damage(state)
+    torch.save(state, tmp_path / "lm.pt")
+    with pytest.raises(UserError, match="damaged or incomplete"):
+        train_charlm(text, tmp_path / "lm.pt", config, small(epochs=2), CPU, resume=True)
+
+
 def test_a_deadline_stops_with_a_checkpoint_that_resumes_mid_epoch(tmp_path):
     text = repetitive_text(tmp_path / "t.txt", 40)
     config = CharLMConfig(hidden=8, char_dim=4)

@@ -65,7 +65,8 @@ def claim(out: Path, resume: bool = False, overwrite: bool = False, flag: str = 
 
 
 def refuse_existing(path: Path, flag: str = "--out", overwrite: bool = False, kind: str = "file") -> None:
-    """A one-line error when `path` exists (a file for kind "file"; a folder's `marker` otherwise)."""
+    """A one-line error when `path` exists and `overwrite` is not given, or when a file is to be
+    written (`kind` "file") where a directory is; `kind` also names the thing in the message."""
     path = Path(path)
     if path.is_dir() and kind == "file":
         raise UserError(f"{flag} {path} is a directory; name the {kind} to write")

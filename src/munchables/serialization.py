@@ -77,6 +77,9 @@ def _trailing_number(value: object) -> int | None:
 
 def require_fields(state: dict, path: str | Path, what: str, fields: tuple[str, ...]) -> None:
     """A loaded file must have every field it is read for: a missing one is named in one line."""
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: a damaged or incomplete {what}: {type(state).__name__} where a dictionary belongs; "
+                        "write it again with munchables")
     missing = [f for f in fields if f not in state]
     if missing:
         raise UserError(f"{path}: a damaged or incomplete {what}: no {', '.join(repr(f) for f in missing)} field; "

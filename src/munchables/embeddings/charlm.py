@@ -252,6 +252,8 @@ class CharLMTrainer:
             raise UserError(f"{self.out} exists; use --resume to continue its training, or another --out")
         state = read_state(self.out)
         require_fields(state, self.out, "character language model checkpoint", ("training", "source", "optimizer", "progress"))
+        require_fields(state["progress"], self.out, "character language model checkpoint's progress",
+                       ("lr", "best", "epoch", "position", "history", "rng"))
         layout = ("batch_size", "bptt", "held_out", "seed")  # what the streams and their order depend on
         before = {k: state["training"][k] for k in layout}
         if before != {k: getattr(self.training, k) for k in layout}:

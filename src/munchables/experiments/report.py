@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+from collections import Counter
 from pathlib import Path
 
 from ..errors import UserError
@@ -182,7 +183,8 @@ def significance(trials: list[dict], counts: dict, targets, methods, baseline: s
                    "f1": statistics.mean(ours), "std": _mean_std(ours)[1],
                    "baseline_f1": statistics.mean(theirs), "baseline_std": _mean_std(theirs)[1],
                    "per_seed": [a - b for a, b in zip(ours, theirs)], "delta": statistics.mean(ours) - statistics.mean(theirs),
-                   "low": None, "high": None, "p": None, "within_noise": None}
+                   "low": None, "high": None, "p": None, "within_noise": None,
+                   "devices": _devices([runs[k] for k in seeds]) + " / " + _devices([base[k] for k in seeds])}
             a = [counts.get((runs[k]["key"], target, "test")) for k in seeds]
             b = [counts.get((base[k]["key"], target, "test")) for k in seeds]
             if all(x is not None for x in a + b):
@@ -190,6 +192,12 @@ def significance(trials: list[dict], counts: dict, targets, methods, baseline: s
                 row |= {"low": 100 * c.low, "high": 100 * c.high, "p": c.p, "within_noise": c.within_noise}
             rows.append(row)
     return rows
+
+
+def _devices(trials: list[dict]) -> str:
+    """Where the trials ran, e.g. "cpu" or "2 cuda, 1 cpu" (a mixed cell is worth seeing)."""
+    found = Counter(t.get("device", "?") for t in trials)
+    return next(iter(found)) if len(found) == 1 else ", ".join(f"{n} {d}" for d, n in found.most_common())
 
 
 def preset_comparison(trials: list[dict], other: list[dict], counts: dict, targets) -> list[dict]:
@@ -258,8 +266,8 @@ def curves(trials: list[dict], target: str) -> dict[str, list[float]]:
 def _markdown_significance(rows: list[dict], baseline: str = "single-task") -> list[str]:
     if not rows:
         return [f"(needs final models of {baseline} and another method with the same seeds)"]
-    md = [f"| target | method | test F1 | {baseline} | per-seed difference | mean difference | 95% interval | p | reading |",
-          "|---|---|---|---|---|---|---|---|---|"]
+    md = [f"| target | method | test F1 | {baseline} | per-seed difference | mean difference | 95% interval | p | reading | devices |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sd = lambda x: f" ± {x:.2f}" if x is not None else ""  # noqa: E731
         if r["low"] is None:
@@ -269,7 +277,8 @@ def _markdown_significance(rows: list[dict], baseline: str = "single-task") -> l
             reading = "within noise" if r["within_noise"] else ("better" if r["delta"] > 0 else "worse")
         md.append(f"| {r['target']} | {r['method']} | {r['f1']:.2f}{sd(r['std'])} ({r['seeds']}) | "
                   f"{r['baseline_f1']:.2f}{sd(r['baseline_std'])} | "
-                  + ", ".join(f"{d:+.2f}" for d in r["per_seed"]) + f" | {r['delta']:+.2f} | {interval} | {p} | {reading} |")
+                  + ", ".join(f"{d:+.2f}" for d in r["per_seed"])
+                  + f" | {r['delta']:+.2f} | {interval} | {p} | {reading} | {r.get('devices', '')} |")
     return md
 
 
@@ -513,7 +522,8 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
            f"Test F1 (%) as mean ± standard deviation over seeds (number of seeds); the difference per seed "
            f"(paired by seed); the paired bootstrap over test sentences ({stats.RESAMPLES} resamples, the "
            "difference of the seed-averaged F1): its 95% interval and two-sided p-value. "
-           "\"Within noise\": the interval contains 0.", "", *_markdown_significance(signif)]
+           "\"Within noise\": the interval contains 0. Devices: where the method's / single-task's models ran.",
+           "", *_markdown_significance(signif)]
     if compare_preset:
         rows = preset_comparison(trials, other, counts, targets)
         _write_csv(out / "preset_comparison.csv", rows)

@@ -86,7 +86,8 @@ function download() {
   a.href = URL.createObjectURL(blob);
   a.download = "entities.json";
   a.click();
-  URL.revokeObjectURL(a.href);
+  // revoked after the click has been handled: revoking at once can cancel the download in some browsers
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }
 
 $("form").addEventListener("submit", tag);
