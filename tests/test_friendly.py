@@ -239,8 +239,17 @@ def test_status_counts_done_running_and_left_per_method_and_target(tmp_path):
     assert rows == {("single-task", "a"): (2, 0, 2), ("single-task", "b"): (0, 0, 4),
                     ("single-aux", "a"): (0, 0, 6), ("single-aux", "b"): (0, 1, 5)}
     assert result["mean_seconds"] == 0.1
+    # 0.1 s per single-task trial; left: single-task 2 + 4, single-aux 6 + 5 (x2 each), running 1 (x2, half done)
+    assert result["eta_seconds"] == pytest.approx(0.1 * (6 + 2 * 11 + 2 * 0.5))
     text = format_status(result, "s.sqlite")
     assert "2 done, 1 running, 17 left of about 20 trials" in text and "to go" in text
+
+
+def test_status_weighs_iter_and_stack_by_their_auxiliary_corpora():
+    from munchables.experiments.status import work
+
+    assert [work(m, 3) for m in ("single-task", "single-aux", "conc", "iter", "stack", "stack-sort", "multi-task")] == \
+        [1, 2, 2, 6, 6, 6, 4]
 
 
 def test_vectors_reports_the_vocabulary_and_keeps_gensim_quiet(tmp_path, capfd):

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..progress import duration
-from .protocol import Protocol, Trial, plan
+from .protocol import BASE_METHOD, Protocol, Trial, plan
 
 
 def _stand_in(trial: Trial, corpora: list[str]) -> dict:
@@ -43,12 +43,29 @@ def all_trials(protocol: Protocol, done: list[dict]) -> list[Trial]:
             rows.append(by_key.get(trial.key) or _stand_in(trial, protocol.corpora))
 
 
+def work(method: str, n_aux: int) -> int:
+    """A trial's updates per epoch in single-task epochs: single-aux and conc add an auxiliary batch
+    to every main one, iter passes over the target once per auxiliary corpus (Algorithm 3) and
+    stack runs a stage per auxiliary corpus (Algorithm 4), each with auxiliary batches; multi-task
+    passes over every corpus. Measured on the CPU: iter and stack trials took 2,005-2,168 s of
+    training against 346-385 s for single-task with three auxiliary corpora (docs/results.md)."""
+    base = BASE_METHOD.get(method, method)
+    if base == "single-task":
+        return 1
+    if base in ("iter", "stack"):
+        return 2 * max(1, n_aux)
+    if base == "multi-task":
+        return 1 + n_aux
+    return 2
+
+
 def status(protocol: Protocol, done: list[dict], runs_dir: Path, jobs: int = 1) -> dict:
     """{"rows": [{method, target, done, running, left}], "totals": {...}, "mean_seconds", "eta_seconds"}."""
     trials = all_trials(protocol, done)
     keys = [trial.key for trial in trials]  # a hash of the trial's fields, computed on every access
     done_keys = {t["key"] for t in done}
     counts: dict[tuple[str, str], Counter] = {}
+    states: dict[str, str] = {}
     for trial, key in zip(trials, keys):
         if key in done_keys:
             state = "done"
@@ -56,14 +73,20 @@ def status(protocol: Protocol, done: list[dict], runs_dir: Path, jobs: int = 1) 
             state = "running"
         else:
             state = "left"
+        states[key] = state
         counts.setdefault((trial.method, trial.target), Counter())[state] += 1
     rows = [{"method": m, "target": t, **{s: c[s] for s in ("done", "running", "left")}}
             for (m, t), c in counts.items()]
     totals = {s: sum(r[s] for r in rows) for s in ("done", "running", "left")}
     planned = set(keys)
-    seconds = [t["seconds"] for t in done if t.get("seconds") and t["key"] in planned]
-    mean = sum(seconds) / len(seconds) if seconds else None
-    eta = mean * (totals["left"] + totals["running"] / 2) / max(1, jobs) if mean is not None else None
+    timed = [t for t in done if t.get("seconds") and t["key"] in planned]
+    mean = sum(t["seconds"] for t in timed) / len(timed) if timed else None
+    eta = None
+    if timed:  # the time per unit of work of the finished trials, times the work left
+        unit = sum(t["seconds"] for t in timed) / sum(work(t["method"], len(t["aux"])) for t in timed)
+        left = sum(work(trial.method, len(trial.aux)) * {"left": 1.0, "running": 0.5}.get(states[key], 0.0)
+                   for trial, key in zip(trials, keys))
+        eta = unit * left / max(1, jobs)
     return {"rows": rows, "totals": totals, "mean_seconds": mean, "eta_seconds": eta}
 
 
@@ -76,8 +99,9 @@ def format_status(result: dict, store: str, jobs: int = 1) -> str:
     t = result["totals"]
     total = f"{t['done']} done, {t['running']} running, {t['left']} left of about {sum(t.values())} trials in {store}"
     if result["eta_seconds"] is not None and (t["left"] or t["running"]):
-        total += (f"; about {duration(result['eta_seconds'])} to go at {duration(result['mean_seconds'])} "
-                  f"a trial with {jobs} job{'s' if jobs > 1 else ''}")
+        total += (f"; about {duration(result['eta_seconds'])} to go with {jobs} job{'s' if jobs > 1 else ''} "
+                  f"(finished trials took {duration(result['mean_seconds'])} on average; iter and stack count "
+                  "as two single-task trials per auxiliary corpus)")
     elif t["left"] or t["running"]:
         total += "; no trial finished yet to estimate the time from"
     return "\n".join([*lines, total])
