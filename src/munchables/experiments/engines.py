@@ -130,7 +130,10 @@ class LocalEngine:
             if worker.is_alive():
                 worker.terminate()
         for worker in workers:
-            worker.join(timeout=10)
+            worker.join(timeout=5)
+            if worker.is_alive():  # SIGTERM not acted on (e.g. blocked inside a C call): SIGKILL
+                worker.kill()
+                worker.join(timeout=5)
 
 
 class RayEngine:
