@@ -105,6 +105,31 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_result(tiny_corpora, tmp_pat
     assert read_jsonl(broken.out / "trace.jsonl") == read_jsonl(full.out / "trace.jsonl")
 
 
+def test_a_resumed_run_counts_the_time_of_the_process_it_resumes(tiny_corpora, tmp_path, monkeypatch):
+    """metrics.json's seconds (the store's wall time of a trial) include the killed process's work."""
+    import time
+
+    opts = options(tiny_corpora, tmp_path, "single-task")
+    real_step = Trainer._step
+
+    def slow_then_die(self, update):
+        if update.epoch == 2:
+            raise Interrupt()
+        if not getattr(self, "_slept", False):
+            self._slept = True
+            time.sleep(2.0)  # epoch 1, kept by its checkpoint
+        return real_step(self, update)
+
+    monkeypatch.setattr(Trainer, "_step", slow_then_die)
+    with pytest.raises(Interrupt):
+        train(opts)
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    started = time.perf_counter()
+    resumed = train(replace(opts, resume=True))
+    own = time.perf_counter() - started
+    assert resumed["seconds"] - own >= 1.9
+
+
 def test_resume_refuses_other_settings(tiny_corpora, tmp_path):
     from munchables.errors import UserError
 

@@ -284,7 +284,9 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     metrics = {
         "target": target.name, "method": options.method, "aux": [a.name for a in aux], **final,
         "epochs": sum(1 for r in history if r["event"] == "epoch"),
-        "seconds": time.perf_counter() - started, "device": str(device),
+        # this process's time and the earlier ones' up to the checkpoint it resumed from (their
+        # time after it was lost work, done again here)
+        "seconds": time.perf_counter() - started + trainer.resumed_seconds, "device": str(device),
     }
     if options.method == "multi-task":
         metrics["per_corpus"] = {target.name: final} | {

@@ -91,6 +91,8 @@ class Trainer:
         self._trace = open(out / "trace.jsonl", "w") if trace else None
         self._restore: dict | None = None
         self._done: dict[tuple[int, int], dict] = {}
+        self._clock = time.perf_counter()
+        self.resumed_seconds = 0.0  # wall time the checkpoint's work took in earlier processes
         if resume:
             self._load_checkpoint()
         self._new_epoch()
@@ -219,6 +221,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "rule": asdict(self.rule),
             "history": self.history,
+            "elapsed": self.resumed_seconds + time.perf_counter() - self._clock,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -238,6 +241,8 @@ class Trainer:
         self._restore = state
         self.history = list(self._restore["history"])
         self._done = {(r["stage"], r["epoch"]): r for r in self.history if r["event"] == "epoch"}
+        # checkpoints before "elapsed" was kept: their epochs' training time, a lower bound
+        self.resumed_seconds = float(state.get("elapsed", sum(r.get("seconds", 0.0) for r in self._done.values())))
         log.info("resuming after stage %d epoch %d", *self._restore["position"])
 
     def _apply_restore(self) -> None:

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS trials (
     preset TEXT NOT NULL,         -- quick | paper | custom
     config TEXT NOT NULL,         -- JSON: the whole trial (epoch cap, train limit, model sizes)
     epochs INTEGER NOT NULL,      -- epochs over all stages
-    seconds REAL NOT NULL,        -- wall time of the training and evaluation
+    seconds REAL NOT NULL,        -- wall time of the training and evaluation (resumed: every process's)
     device TEXT NOT NULL,
     git_commit TEXT NOT NULL,
     curve TEXT NOT NULL,          -- JSON list of {stage, epoch, loss, dev_f1} per epoch
