@@ -211,3 +211,21 @@ def test_aux_that_leaves_a_target_no_auxiliary_corpus_is_a_user_error(tiny_corpo
     assert make_protocol(targets=["main"], aux=["main"], data_dir=data, methods=["single-task"]).targets == ["main"]
     protocol = make_protocol(targets=["main", "aux3"], aux=["main", "aux7"], data_dir=data, methods=["single-aux"])
     assert plan(protocol, [])[0]  # each target has a candidate to run
+
+
+def test_closing_the_local_engine_ends_a_running_trial_at_once():
+    """An interrupted `munch reproduce` (SIGINT to the driver alone: `timeout -s INT`, `kill -INT`)
+    closes its engine in a finally: the workers must end then, not train on until their trial ends."""
+    from munchables.experiments.engines import LocalEngine
+
+    engine = LocalEngine(jobs=1)
+    job = engine.pool.submit(time.sleep, 120)  # a trial that would run two minutes
+    deadline = time.time() + 60
+    while not job.running() and time.time() < deadline:
+        time.sleep(0.05)
+    workers = list(engine.pool._processes.values())
+    assert job.running() and workers
+    started = time.time()
+    engine.close()
+    assert time.time() - started < 15
+    assert not any(w.is_alive() for w in workers)

@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from munchables.cli import main
 from munchables.experiments.store import Store
 
 
@@ -43,3 +44,29 @@ def test_a_failing_write_leaves_nothing(tmp_path):
         assert store.db.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
         assert store.record(trial_row(), score_rows())  # and the trial can be recorded afterwards
         assert store.done_keys() == {"k1"}
+
+
+def _record(store, key, f1, sentences):
+    trial = {"key": key, "target": "t", "method": "single-task", "aux": [], "lr": 0.1, "batch_size": 32, "seed": 1,
+             "phase": "final", "preset": "p", "config": {}, "epochs": 3, "seconds": 1.0, "device": "cuda",
+             "git_commit": "x", "curve": []}
+    score = {"corpus": "t", "split": "test", "tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5, "f1": f1,
+             "sentences": sentences}
+    store.record(trial, [score])
+
+
+def test_merge_copies_missing_trials_with_their_counts_and_leaves_present_ones(tmp_path):
+    with Store(tmp_path / "here.sqlite") as here, Store(tmp_path / "there.sqlite") as there:
+        _record(here, "a", 0.5, [[1, 0, 1]])
+        _record(there, "a", 0.9, [[9, 9, 9]])  # the same key: the same trial, left as it is here
+        _record(there, "b", 0.7, [[1, 0, 0], [0, 0, 1]])
+    assert main(["-q", "merge-stores", "--store", str(tmp_path / "here.sqlite"), str(tmp_path / "there.sqlite")]) == 0
+    with Store(tmp_path / "here.sqlite", readonly=True) as here:
+        trials = {t["key"]: t for t in here.trials()}
+        counts = here.sentence_counts()
+    assert set(trials) == {"a", "b"}
+    assert trials["a"]["scores"][("t", "test")]["f1"] == 0.5 and trials["b"]["scores"][("t", "test")]["f1"] == 0.7
+    assert trials["b"]["device"] == "cuda" and counts[("b", "t", "test")] == [[1, 0, 0], [0, 0, 1]]
+    with Store(tmp_path / "here.sqlite") as here:
+        assert here.merge_from(tmp_path / "there.sqlite") == (0, 2)
+    assert main(["merge-stores", "--store", str(tmp_path / "here.sqlite"), str(tmp_path / "here.sqlite")]) == 2

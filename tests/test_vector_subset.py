@@ -1,11 +1,9 @@
-"""Vector subsets (`munch vector-subset`) train the same models as the whole file; merged stores; a closed engine.
+"""Vector subsets (`munch vector-subset`) train the same models as the whole file.
 
 A subset keeps, of a word-vector file, what training on some corpora looks up; the models built
 from it must start from the very same embedding matrix (bit for bit) and their trials must keep the
 whole file's key, or a run split across machines would mix two experiments.
 """
-
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from munchables.cli import main
 from munchables.embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
 from munchables.errors import UserError
 from munchables.experiments.protocol import make_protocol
-from munchables.experiments.store import Store
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, build_model, load_corpora
 from munchables.trainer import TrainConfig
@@ -106,47 +103,3 @@ def test_subset_file_is_read_without_unpickling(tmp_path):
     np.savez(other, x=np.zeros(3))
     with pytest.raises(UserError, match="not a munchables vector subset"):
         load_vectors(other)
-
-
-def _record(store, key, f1, sentences):
-    trial = {"key": key, "target": "t", "method": "single-task", "aux": [], "lr": 0.1, "batch_size": 32, "seed": 1,
-             "phase": "final", "preset": "p", "config": {}, "epochs": 3, "seconds": 1.0, "device": "cuda",
-             "git_commit": "x", "curve": []}
-    score = {"corpus": "t", "split": "test", "tp": 1, "fp": 0, "fn": 1, "precision": 1.0, "recall": 0.5, "f1": f1,
-             "sentences": sentences}
-    store.record(trial, [score])
-
-
-def test_merge_copies_missing_trials_with_their_counts_and_leaves_present_ones(tmp_path):
-    with Store(tmp_path / "here.sqlite") as here, Store(tmp_path / "there.sqlite") as there:
-        _record(here, "a", 0.5, [[1, 0, 1]])
-        _record(there, "a", 0.9, [[9, 9, 9]])  # the same key: the same trial, left as it is here
-        _record(there, "b", 0.7, [[1, 0, 0], [0, 0, 1]])
-    assert main(["-q", "merge-stores", "--store", str(tmp_path / "here.sqlite"), str(tmp_path / "there.sqlite")]) == 0
-    with Store(tmp_path / "here.sqlite", readonly=True) as here:
-        trials = {t["key"]: t for t in here.trials()}
-        counts = here.sentence_counts()
-    assert set(trials) == {"a", "b"}
-    assert trials["a"]["scores"][("t", "test")]["f1"] == 0.5 and trials["b"]["scores"][("t", "test")]["f1"] == 0.7
-    assert trials["b"]["device"] == "cuda" and counts[("b", "t", "test")] == [[1, 0, 0], [0, 0, 1]]
-    with Store(tmp_path / "here.sqlite") as here:
-        assert here.merge_from(tmp_path / "there.sqlite") == (0, 2)
-    assert main(["merge-stores", "--store", str(tmp_path / "here.sqlite"), str(tmp_path / "here.sqlite")]) == 2
-
-
-def test_closing_the_local_engine_ends_a_running_trial_at_once():
-    """An interrupted `munch reproduce` (SIGINT to the driver alone: `timeout -s INT`, `kill -INT`)
-    closes its engine in a finally: the workers must end then, not train on until their trial ends."""
-    from munchables.experiments.engines import LocalEngine
-
-    engine = LocalEngine(jobs=1)
-    job = engine.pool.submit(time.sleep, 120)  # a trial that would run two minutes
-    deadline = time.time() + 60
-    while not job.running() and time.time() < deadline:
-        time.sleep(0.05)
-    workers = list(engine.pool._processes.values())
-    assert job.running() and workers
-    started = time.time()
-    engine.close()
-    assert time.time() - started < 15
-    assert not any(w.is_alive() for w in workers)
