@@ -131,6 +131,24 @@ def test_ray_engine_runs_a_two_trial_grid(tiny_corpora, tmp_path):
         assert sorted(t["phase"] for t in store.trials()) == ["dev", "final"]
 
 
+def test_an_address_where_nothing_listens_is_refused_before_ray_init(monkeypatch):
+    """ray.init retries an unreachable address for about two minutes: say so at once instead."""
+    import socket
+
+    ray = pytest.importorskip("ray")
+    from munchables.errors import UserError
+    from munchables.experiments.engines import RayEngine
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init was called"))
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(UserError, match=f"--ray-address {address}: nothing answers there"):
+            RayEngine(address=address)
+
+
 def test_lowres_preset_runs_finals_only_on_the_aux_pool_and_keeps_old_keys(tmp_path):
     """One setting and finals on train: no dev phase except single-aux selection (one seed), the
     auxiliary pool for every target, every setting in the key, and the keys of older trials kept."""

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
@@ -136,6 +137,18 @@ class LocalEngine:
                 worker.join(timeout=5)
 
 
+def _unreachable(address: str) -> str | None:
+    """Why nothing listens at a Ray address `[ray://]host:port`, or None (also for `auto` and other forms)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None  # "auto", "local" ...: Ray resolves them itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        return e.strerror or str(e) or e.__class__.__name__
+    return None
+
+
 class RayEngine:
     """Every trial a Ray task with one GPU (or `cpus` CPUs); Ray schedules, places and retries them."""
 
@@ -147,6 +160,10 @@ class RayEngine:
             raise UserError("--engine ray needs Ray: pip install 'munchables[ray]'") from None
         self.ray = ray
         if not ray.is_initialized():
+            unreachable = address and _unreachable(address)
+            if unreachable:  # ray.init would retry for about two minutes before saying so
+                raise UserError(f"--ray-address {address}: nothing answers there ({unreachable}); start a cluster "
+                                "with `ray start --head`, or leave --ray-address out to run a local Ray instance")
             try:
                 ray.init(address=address, **(init_kwargs or {}))
             except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there: one line, not Ray's traceback
