@@ -34,11 +34,13 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 
 class Server:
     """Files by URL path; `cut[path] = n` answers the next n requests for path with half the body
-    asked for and a closed connection; `requests` logs (path, Range header) of every GET."""
+    asked for and a closed connection; `slow[path] = s` sends half, waits s seconds, sends the rest;
+    `requests` logs (path, Range header) of every GET."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
+        self.slow: dict[str, float] = {}
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -65,6 +67,12 @@ class Server:
                     self.connection.shutdown(socket.SHUT_RDWR)  # the cut
                     self.close_connection = True
                     return
+                if self.path in server.slow:
+                    half = start + (len(data) - start) // 2
+                    self.wfile.write(data[start:half])
+                    self.wfile.flush()
+                    time.sleep(server.slow[self.path])
+                    start = half
                 self.wfile.write(data[start:])
 
             def log_message(self, *args):  # quiet
@@ -242,6 +250,35 @@ def test_cut_connection_resumes_with_a_range_request(tmp_path, server, toys):
     toy.check(tmp_path)
     half = len(server.files[path]) // 2
     assert [rng for p, rng in server.requests if p == path] == [None, f"bytes={half}-"]
+
+
+def test_two_fetches_of_one_corpus_at_once_download_it_once(tmp_path, server, toys, caplog):
+    """Two commands fetching one corpus into one directory (two users, two first uses): the second
+    waits for the first's lock and finds the corpus present; before, both wrote the same staging
+    files and the second's rename failed with a traceback."""
+    toy = toys["toychem"]
+    toy.serve(server)
+    server.slow[toy.url_path("train")] = 1.0  # the first is mid-download when the second starts
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(F.fetch_corpus(toy.source, tmp_path / "data", server.url))
+        except BaseException as e:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(e)
+
+    with caplog.at_level("WARNING", logger="munchables"):
+        threads = [threading.Thread(target=one) for _ in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(timeout=60)
+    assert errors == [] and sorted(results) == ["fetched", "present"]
+    toy.check(tmp_path / "data")
+    assert nothing_but(tmp_path / "data", ["toychem"]) == []
+    assert sorted(p for p, _ in server.requests) == sorted(toy.url_path(s) for s in ("train", "dev", "test"))
+    assert "another munch is fetching it" in caplog.text
 
 
 def test_interrupted_run_resumes_in_the_next_run(tmp_path, server, toys, capsys):

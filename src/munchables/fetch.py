@@ -15,6 +15,9 @@ The life of one corpus:
 4. install: that directory renamed to data_dir/NAME (atomic on one file system), so `munch train`
    sees a whole verified corpus or none.
 
+Steps 2-4 hold the lock data_dir/.fetch/NAME.lock: a second `munch` fetching the same corpus into
+the same directory (two users, or two commands' first use) waits, then finds it present.
+
 Written with urllib rather than a download library: the standard library has what is needed (Range
 requests, timeouts), and the hash check, not the transport, is what makes a download trustworthy.
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
+from .files import exclusive
 from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
 
 log = logging.getLogger("munchables")
@@ -257,6 +261,20 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
         check_present(source, target)
         return "present"
     staging = _staging(data_dir, source.name)
+    try:
+        with exclusive(data_dir / STAGING / f"{source.name}.lock", waiting=lambda: log.warning(
+                "%s: another munch is fetching it into %s; waiting for it", source.name, data_dir)):
+            if target.exists():  # the one waited for fetched it
+                check_present(source, target)
+                return "present"
+            _fetch_locked(source, data_dir, staging, mirror)
+    finally:
+        _remove_empty_staging(data_dir, source.name)
+    return "fetched"
+
+
+def _fetch_locked(source: CorpusSource, data_dir: Path, staging: Path, mirror: str | None) -> None:
+    """Download, verify, convert and install one corpus; the caller holds its lock."""
     announce(source)
     try:
         raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
@@ -273,13 +291,11 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
                                 f"{file.converted_sha256} ({source.name} {file.split}); nothing written: "
                                 f"please report this (the source file itself was verified)")
             (converting / f"{file.split}.tsv").write_bytes(data)
-        os.rename(converting, target)  # atomic: a reader sees the whole corpus or nothing
+        os.rename(converting, data_dir / source.name)  # atomic: a reader sees the whole corpus or nothing
     except BaseException:
         shutil.rmtree(converting, ignore_errors=True)
         raise
     shutil.rmtree(staging, ignore_errors=True)  # the verified downloads
-    _remove_empty_staging(data_dir, source.name)
-    return "fetched"
 
 
 def fetch_corpora(names: list[str] | None, data_dir: Path, mirror: str | None = None) -> dict[str, str]:
