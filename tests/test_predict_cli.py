@@ -139,6 +139,32 @@ def test_evaluate_takes_threads(tiny_run, capsys):
     assert main([*argv, "--threads", "0"]) == 2 and "--threads must be at least 1" in capsys.readouterr().err
 
 
+def test_evaluate_shows_its_progress_and_tags_the_same(tiny_run, capsys, monkeypatch, caplog):
+    """A bar on a terminal (with contextual features a big split takes minutes), a log line
+    elsewhere, -q nothing; the scores are those of tagging without it."""
+    from munchables import progress
+    from munchables.progress import Progress
+
+    argv = ["evaluate", "--model", str(tiny_run.out), "--corpus", str(tiny_run.corpus), "--split", "test", "--json"]
+    assert main(argv) == 0
+    quiet_run = capsys.readouterr()
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    assert main(argv) == 0
+    shown = capsys.readouterr()
+    assert shown.out == quiet_run.out
+    n = len(load_corpus(str(tiny_run.corpus)).test)
+    assert f"tagging {tiny_run.corpus.name} test" in shown.err and f"/{n} [" in shown.err  # the bar, with its total
+    assert main(["-q", *argv]) == 0 and "tagging" not in capsys.readouterr().err
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)  # a log: one line every `every` seconds
+    sentences = [list(s.tokens) for s in load_corpus(str(tiny_run.corpus)).test]
+    tagger = Tagger.load(tiny_run.out)
+    with caplog.at_level("INFO", logger="munchables"):
+        tags = tagger.tag(sentences, batch_size=3, progress=Progress(None, every=0.0, unit=" sentence", label="tagging x"))
+    assert tags == tagger.tag(sentences)
+    assert f"tagging x: {n}/{n} sentences" in caplog.text
+
+
 def test_quantized_tagger_mostly_agrees(tiny_run):
     sentences = [list(s.tokens) for s in load_corpus(str(tiny_run.corpus)).dev]
     plain = Tagger.load(tiny_run.out).tag(sentences)

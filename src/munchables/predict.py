@@ -27,6 +27,7 @@ from .errors import UserError
 from .evaluate import score
 from .files import atomic_write
 from .model import ModelConfig, MultiTaskTagger, legacy_head_keys
+from .progress import Progress
 from .serialization import check_format, load_torch, require_fields
 from .tagging import Tagged, batches, split_long, tag_documents
 from .vocab import Vocabularies
@@ -42,6 +43,7 @@ def decode(
     token_lists: Sequence[Sequence[str]],
     device: torch.device,
     batch_size: int = 256,
+    progress: Progress | None = None,  # counts the sentences (pieces of long ones) as they are tagged
 ) -> list[list[str]]:
     """Tag strings for each token list under `corpus`'s head; batches sorted by length.
 
@@ -50,16 +52,22 @@ def decode(
     pieces, owner = split_long(token_lists)
     if len(pieces) > len(token_lists):
         joined: list[list[str]] = [[] for _ in token_lists]
-        for i, piece_tags in zip(owner, decode(model, collate, corpus, pieces, device, batch_size)):
+        for i, piece_tags in zip(owner, decode(model, collate, corpus, pieces, device, batch_size, progress)):
             joined[i] += piece_tags
         return joined
     tags = collate.vocab.tags[corpus]
     out: list[list[str]] = [[] for _ in token_lists]
     model.eval()
+    if progress is not None:
+        progress.total = len(token_lists)
     for rows in batches(token_lists, batch_size):
         batch = collate.collate_tokens([token_lists[i] for i in rows], corpus).to(device)
         for i, path in zip(rows, model.decode(batch)):
             out[i] = [tags[k] for k in path]
+        if progress is not None:
+            progress.step(n=len(rows))
+    if progress is not None:
+        progress.close()
     return out
 
 
@@ -74,12 +82,15 @@ def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
                                 "(drop empty tokens, or use predict(text) on raw text)")
 
 
-def evaluate_tagger(tagger: "Tagger", corpus: Corpus, split: str) -> dict:
+def evaluate_tagger(tagger: "Tagger", corpus: Corpus, split: str, progress: bool | None = False) -> dict:
     """`munch evaluate`: strict entity-level scores on one split of `corpus`, under the corpus's own
     head when the tagger has one, else the target's."""
     head = corpus.name if corpus.name in tagger.corpora else tagger.target
     sentences = corpus.split(split)
-    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head)).as_dict()
+    # a bar (or a log line every 30 s): with contextual features a large split takes minutes on a CPU
+    bar = Progress(len(sentences), progress, unit=" sentence", label=f"tagging {corpus.name} {split}")
+    result = score([s.tags for s in sentences], tagger.tag([s.tokens for s in sentences], corpus=head,
+                                                           progress=bar)).as_dict()
     return {"corpus": corpus.name, "split": split, "head": head, **result}
 
 
@@ -142,13 +153,14 @@ class Tagger:
         dev = device if isinstance(device, torch.device) else pick_device(device)
         return cls(model, vocab, state["target"], dev)
 
-    def tag(self, token_lists: Sequence[Sequence[str]], corpus: str | None = None, batch_size: int = 256) -> list[list[str]]:
+    def tag(self, token_lists: Sequence[Sequence[str]], corpus: str | None = None, batch_size: int = 256,
+            progress: Progress | None = None) -> list[list[str]]:
         """IOB2 tags for tokenised sentences, from the target head (or another corpus's head)."""
         corpus = corpus or self.target
         if corpus not in self.vocab.tags:
             raise UserError(f"this model has no head for {corpus!r}; it has {', '.join(self.corpora)}")
         check_tokens(token_lists)
-        return decode(self.model, self.collate, corpus, token_lists, self.device, batch_size)
+        return decode(self.model, self.collate, corpus, token_lists, self.device, batch_size, progress)
 
     def heads(self, heads: str | Sequence[str] = "target") -> list[str]:
         """The heads named by "target", "all" (the target first) or a list / comma-separated string of corpora."""

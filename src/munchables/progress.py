@@ -43,37 +43,40 @@ class Progress:
     """Updates of the current epoch: a bar (terminal), periodic log lines (otherwise) or nothing."""
 
     def __init__(self, total: int | None, enabled: bool | None = None, every: float = LOG_EVERY,
-                 unit: str = "update"):
-        self.total, self.every, self.unit = total, every, unit
+                 unit: str = "update", label: str | None = None):
+        # label: one task rather than a run's epochs ("tagging ncbi-disease test"), named so in the bar and log
+        self.total, self.every, self.unit, self.label = total, every, unit, label
         self.mode = "off" if enabled is False else ("bar" if on_terminal() else "log")
         self._key = None
         self._bar = None
         self._done = 0
         self._t0 = self._last = 0.0
 
-    def step(self, stage: int, epoch: int) -> None:
+    def step(self, stage: int = 1, epoch: int = 1, n: int = 1) -> None:
         if self.mode == "off":
             return
         if (stage, epoch) != self._key:
             self._open(stage, epoch)
-        self._done += 1
+        self._done += n
         if self._bar is not None:
-            self._bar.update()
+            self._bar.update(n)
             return
         now = time.perf_counter()
         if now - self._last >= self.every:
             self._last = now
             left = eta(self._done, self.total, now - self._t0)
             of = f"/{self.total}" if self.total else ""
-            log.info("stage %d epoch %d: %d%s %ss, %.0f s%s", stage, epoch, self._done, of, self.unit,
-                     now - self._t0, f", {left}" if left else "")
+            where = self.label or f"stage {stage} epoch {epoch}"
+            log.info("%s: %d%s %ss, %.0f s%s", where, self._done, of, self.unit.strip(), now - self._t0,
+                     f", {left}" if left else "")
 
     def _open(self, stage: int, epoch: int) -> None:
         self.close()
         self._key, self._done = (stage, epoch), 0
         self._t0 = self._last = time.perf_counter()
         if self.mode == "bar":
-            self._bar = tqdm(total=self.total, desc=f"stage {stage} epoch {epoch}" if stage > 1 else f"epoch {epoch}",
+            desc = self.label or (f"stage {stage} epoch {epoch}" if stage > 1 else f"epoch {epoch}")
+            self._bar = tqdm(total=self.total, desc=desc,
                              unit=self.unit, leave=False, dynamic_ncols=True)
 
     def close(self) -> None:
