@@ -35,7 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import UserError
-from .files import exclusive
+from .rundir import exclusive
 from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
 
 log = logging.getLogger("munchables")

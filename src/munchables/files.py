@@ -9,9 +9,8 @@ import gzip
 import os
 import tempfile
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from .errors import UserError
 
@@ -46,47 +45,6 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-@contextmanager
-def exclusive(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the lock file `path` (created, and removed on release) while the body runs: another
-    process or thread taking it waits, calling `waiting` once first. Where fcntl is missing
-    (Windows) nothing is locked. Written here: filelock and portalocker would be a dependency
-    for these twenty lines."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:  # the folder was removed by the holder tidying up: make it again
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if waiting is not None:
-                    waiting()
-                    waiting = None
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # its holder removed the file while this one waited: lock the new one
-    try:
-        yield
-    finally:
-        try:
-            os.unlink(path)  # before the release: whoever waits on this file sees it gone and starts again
-        except FileNotFoundError:
-            pass
-        os.close(fd)
 
 
 def out_file(path: str | Path, flag: str = "--out") -> Path:

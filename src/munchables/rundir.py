@@ -7,6 +7,9 @@ on `out/.munch.lock`, so that a second run into the same directory stops at once
 one's process id instead of both writing the same files. The kernel drops the lock when the
 process ends, however it ends, so a killed run never leaves a stale lock behind.
 
+`exclusive(path)` is a lock that waits rather than refuses: `munch corpora fetch` holds one per
+corpus, so a second fetch of it into the same directory waits and then finds it there.
+
 `refuse_existing(path, flag)` is the same care for commands that write one file or folder
 (`munch text`, `munch vectors`, `munch report`).
 """
@@ -18,7 +21,7 @@ import errno
 import fcntl
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import UserError
 
@@ -62,6 +65,41 @@ def claim(out: Path, resume: bool = False, overwrite: bool = False, flag: str = 
         finally:
             handle.seek(0)
             handle.truncate()  # the lock itself goes with the file handle
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the lock file `path` (created, and removed on release) while the body runs: another
+    process or thread taking it waits, calling `waiting` once first (claim, above, refuses
+    instead). Written here: filelock would be a dependency for these twenty lines."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed by the holder tidying up: make it again
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if waiting is not None:
+                    waiting()
+                    waiting = None
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder removed the file while this one waited: lock the new one
+    try:
+        yield
+    finally:
+        try:
+            os.unlink(path)  # before the release: whoever waits on this file sees it gone and starts again
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def refuse_existing(path: Path, flag: str = "--out", overwrite: bool = False, kind: str = "file") -> None:
