@@ -70,6 +70,45 @@ def test_selection_picks_the_best_dev_setting_and_corpus(tmp_path):
     assert all(t["target"] == "ncbi-disease" for t in trials)  # multi-task's anchor is the first corpus
 
 
+class InstantEngine:
+    """Finishes each trial at once, one at a time, reporting `seconds` = 10 x its work."""
+
+    slots = 1
+
+    def __init__(self, corpora):
+        from munchables.experiments.status import work
+
+        self.work, self.corpora, self.handles = work, corpora, {}
+
+    def submit(self, trial, runs_dir, data_dir, device):
+        self.handles[len(self.handles)] = trial
+        return len(self.handles) - 1
+
+    def wait(self, handles):
+        return handles[:1]
+
+    def result(self, handle):
+        trial = self.handles[handle]
+        result = fake_result(0.5, [trial.target])
+        result["metrics"]["seconds"] = 10.0 * self.work(trial.method, len(trial.aux))
+        return result
+
+
+def test_the_driver_estimates_the_time_left_by_the_work_left(tmp_path, caplog):
+    """After single-task (10 s for one unit of work) only a stack trial over three auxiliary corpora
+    is left: 6 units, about 60 s (counting trials per hour said 0 s: the fake trials take none)."""
+    from munchables.experiments.protocol import reproduce
+
+    protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "stack"], [(32, 0.1)], "lowres-cpu",
+                        PRESETS["lowres-cpu"], seeds=1)
+    with Store(tmp_path / "r.sqlite") as store, caplog.at_level("INFO", logger="munchables"):
+        summary = reproduce(protocol, store, InstantEngine(CORPORA), tmp_path / "trials")
+    assert summary.ran == 2
+    done = [r.getMessage() for r in caplog.records if " done (" in r.getMessage()]
+    assert "trial 1 of about 2 done" in done[0] and "about 60 s left" in done[0] and "single-task" in done[0]
+    assert "trial 2 of about 2 done" in done[1] and "left" not in done[1]
+
+
 def _trials(path):
     db = sqlite3.connect(path)
     rows = db.execute("SELECT key, finished_at, seconds, epochs FROM trials ORDER BY key").fetchall()

@@ -329,7 +329,7 @@ class Summary:
 
 def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
     """Run every trial of the protocol not yet in the store, recording each as it finishes."""
-    from .status import all_trials  # imported here: status imports this module
+    from .status import all_trials, estimate  # imported here: status imports this module
 
     commit = git_commit()
     summary = Summary(skipped=len(store.done_keys()))
@@ -364,13 +364,18 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 continue
             store.record(*store_record(trial, result, commit))
             summary.ran += 1
-            total = max(total, before + summary.ran + len(running))
-            elapsed = time.perf_counter() - started
-            left = total - before - summary.ran
+            rows = store.trials()
+            trials = all_trials(protocol, rows)
+            total = max(len(trials), before + summary.ran + len(running))
+            # as `--status` estimates it: the finished trials' time per unit of work (iter and stack
+            # weigh M times single-task), not this call's trials per hour (blind to running ones)
+            _, eta = estimate([(t, t.key) for t in trials], rows, {t.key for t in running.values()},
+                              min(engine.slots, len(running) + 1))
             scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.train_on_dev  # dev F1 means nothing
                       else f"dev F1 {result['metrics']['dev']['f1']:.4f} test F1 {result['metrics']['test']['f1']:.4f}")
             log.info("trial %d of about %d done (%s, %s so far%s): %s %s %s %s", before + summary.ran, total, trial.key,
-                     duration(elapsed), f", about {duration(elapsed / summary.ran * left)} left" if left > 0 else "",
+                     duration(time.perf_counter() - started),
+                     f", about {duration(eta)} left" if eta and total > before + summary.ran else "",
                      trial.phase, trial.target, trial.method, scores)
     if waiting and not summary.failed:
         raise AssertionError("unreachable: trials wait on inputs though nothing runs")

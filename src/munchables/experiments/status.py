@@ -78,16 +78,23 @@ def status(protocol: Protocol, done: list[dict], runs_dir: Path, jobs: int = 1) 
     rows = [{"method": m, "target": t, **{s: c[s] for s in ("done", "running", "left")}}
             for (m, t), c in counts.items()]
     totals = {s: sum(r[s] for r in rows) for s in ("done", "running", "left")}
-    planned = set(keys)
-    timed = [t for t in done if t.get("seconds") and t["key"] in planned]
-    mean = sum(t["seconds"] for t in timed) / len(timed) if timed else None
-    eta = None
-    if timed:  # the time per unit of work of the finished trials, times the work left
-        unit = sum(t["seconds"] for t in timed) / sum(work(t["method"], len(t["aux"])) for t in timed)
-        left = sum(work(trial.method, len(trial.aux)) * {"left": 1.0, "running": 0.5}.get(states[key], 0.0)
-                   for trial, key in zip(trials, keys))
-        eta = unit * left / max(1, jobs)
+    mean, eta = estimate(list(zip(trials, keys)), done, {k for k, s in states.items() if s == "running"}, jobs)
     return {"rows": rows, "totals": totals, "mean_seconds": mean, "eta_seconds": eta}
+
+
+def estimate(trials: list[tuple[Trial, str]], done: list[dict], running: set[str], jobs: int) -> tuple:
+    """(mean seconds of the finished trials, seconds left): the finished trials' time per unit of
+    work times the work left (a running trial counted half done) shared by `jobs` workers; both
+    None before a trial has finished. `trials` pairs each planned trial with its key."""
+    planned = {key for _, key in trials}
+    done_keys = {t["key"] for t in done}
+    timed = [t for t in done if t.get("seconds") and t["key"] in planned]
+    if not timed:
+        return None, None
+    unit = sum(t["seconds"] for t in timed) / sum(work(t["method"], len(t["aux"])) for t in timed)
+    left = sum(work(trial.method, len(trial.aux)) * (0.5 if key in running else 1.0)
+               for trial, key in trials if key not in done_keys)
+    return sum(t["seconds"] for t in timed) / len(timed), unit * left / max(1, jobs)
 
 
 def format_status(result: dict, store: str, jobs: int = 1) -> str:
