@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from munchables.experiments.protocol import PAPER_GRID, PRESETS, Protocol, plan, store_record
+from munchables.experiments.protocol import PAPER_GRID, PRESETS, Protocol, Trial, plan, store_record
 from munchables.experiments.store import Store
 
 CORPORA = ["ncbi-disease", "bc5cdr-chem", "bc2gm", "s800"]
@@ -89,8 +89,10 @@ class InstantEngine:
 
     def result(self, handle):
         trial = self.handles[handle]
-        result = fake_result(0.5, [trial.target])
+        result = fake_result({"bc5cdr-chem": 0.6, "bc2gm": 0.4}.get(trial.aux[0], 0.5) if trial.aux else 0.5, [trial.target])
         result["metrics"]["seconds"] = 10.0 * self.work(trial.method, len(trial.aux))
+        for split in ("dev", "test"):
+            result["metrics"][split] = dict(result["metrics"][split], sentences=[[handle, 0, 1], [0, 1, 0]])
         return result
 
 
@@ -107,6 +109,34 @@ def test_the_driver_estimates_the_time_left_by_the_work_left(tmp_path, caplog):
     done = [r.getMessage() for r in caplog.records if " done (" in r.getMessage()]
     assert "trial 1 of about 2 done" in done[0] and "about 60 s left" in done[0] and "single-task" in done[0]
     assert "trial 2 of about 2 done" in done[1] and "left" not in done[1]
+
+
+def test_a_final_trial_that_is_its_dev_twin_is_recorded_not_trained_again(tmp_path):
+    """lowres-cpu trains finals on train alone, so the seed-1 single-aux final is the chosen
+    corpus's selection model (same data, seed and settings): recorded from it, not trained."""
+    from munchables.experiments.protocol import reproduce, twin_key
+
+    protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "single-aux"], [(32, 0.1)], "lowres-cpu",
+                        PRESETS["lowres-cpu"], seeds=2)
+    engine = InstantEngine(CORPORA)
+    with Store(tmp_path / "r.sqlite") as store:
+        summary = reproduce(protocol, store, engine, tmp_path / "trials")
+        rows = {t["key"]: t for t in store.trials()}
+        counts = store.sentence_counts()
+    trained = list(engine.handles.values())
+    assert sorted((t.method, t.phase, t.seed) for t in trained) == [
+        ("single-aux", "dev", 1)] * 3 + [("single-aux", "final", 2), ("single-task", "final", 1), ("single-task", "final", 2)]
+    assert summary.ran == 7 and len(rows) == 7
+    final = next(t for t in rows.values() if (t["method"], t["phase"], t["seed"]) == ("single-aux", "final", 1))
+    twin = rows[twin_key(Trial(**{k: tuple(v) if k == "aux" else v for k, v in final["config"].items()}))]
+    assert twin["phase"] == "dev" and twin["aux"] == final["aux"]
+    strip = lambda scores: {k: {f: v for f, v in s.items() if f != "key"} for k, s in scores.items()}  # noqa: E731
+    assert strip(final["scores"]) == strip(twin["scores"]) and final["seconds"] == twin["seconds"]
+    assert twin["aux"] == ["bc5cdr-chem"]  # the best dev F1 of the three
+    for split in ("dev", "test"):
+        assert counts[(final["key"], "ncbi-disease", split)] == counts[(twin["key"], "ncbi-disease", split)]
+    paper = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-aux"], [(32, 0.1)], "quick", PRESETS["quick"])
+    assert all(twin_key(t) is None for t in plan(paper, [])[0])  # finals on train + dev: no twin
 
 
 def _trials(path):

@@ -25,7 +25,7 @@ import json
 import logging
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..corpus import available_corpora, corpus_family, default_data_dir
@@ -320,9 +320,16 @@ def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[di
     return row, scores
 
 
+def twin_key(trial: Trial) -> str | None:
+    """The key of the dev trial that trains the very model `trial` does, or None: a final trial
+    trained on train alone (lowres-cpu's finals) is its dev-phase twin with another label (the
+    seed-1 single-aux final repeats the chosen corpus's selection model)."""
+    return replace(trial, phase="dev").key if trial.phase == "final" and not trial.train_on_dev else None
+
+
 @dataclass
 class Summary:
-    ran: int = 0  # trials trained by this call
+    ran: int = 0  # trials trained (or copied from their dev twin) by this call
     skipped: int = 0  # trials found in the store
     failed: list[str] = field(default_factory=list)
 
@@ -340,16 +347,28 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
     total, before = len(trials), len({t.key for t in trials} & store.done_keys())
     while True:
         ready, waiting = plan(protocol, store.trials())
+        copied = False
         for trial in ready:  # in plan order: a target's finals before the next target's dev trials
             if len(running) >= engine.slots:
                 break
             if trial.key in failed or any(t.key == trial.key for t in running.values()):
+                continue
+            twin = twin_key(trial)
+            if twin in store.done_keys():  # the same model was trained already: record it, train nothing
+                store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
+                summary.ran += 1
+                log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
+                         "its result recorded again, nothing trained", trial.key, trial.phase, trial.target,
+                         trial.method, trial.seed, twin)
+                copied = True
                 continue
             log.info("trial %s (%d started of about %d): %s %s %s bs %d lr %g seed %d [%s]", trial.key,
                      before + summary.ran + len(running) + 1, total, trial.phase, trial.target,
                      trial.method, trial.batch_size, trial.lr, trial.seed, " -> ".join(trial.aux))
             running[engine.submit(trial, runs_dir, data_dir, device)] = trial
         if not running:
+            if copied:  # what the copies finished may let more trials start
+                continue
             break
         for handle in engine.wait(list(running)):
             trial = running.pop(handle)

@@ -166,6 +166,24 @@ class Store:
             )
         return True
 
+    def copy_trial(self, source: str, key: str, phase: str, config: dict) -> bool:
+        """Record trial `key` (its phase and config) with the results of the finished trial `source`,
+        which trained the very same model: scores, per-sentence counts, epochs, time, device, curve.
+        False when `key` was already there."""
+        with self.db:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO trials (key, target, method, aux, lr, batch_size, seed, phase, preset, config, "
+                "epochs, seconds, device, git_commit, curve) SELECT ?, target, method, aux, lr, batch_size, seed, ?, "
+                "preset, ?, epochs, seconds, device, git_commit, curve FROM trials WHERE key = ?",
+                (key, phase, json.dumps(config), source))
+            if cur.rowcount == 0:
+                return False
+            self.db.execute("INSERT INTO scores SELECT ?, corpus, split, tp, fp, fn, precision, recall, f1 FROM scores "
+                            "WHERE key = ?", (key, source))
+            self.db.execute("INSERT INTO sentence_scores SELECT ?, corpus, split, counts FROM sentence_scores "
+                            "WHERE key = ?", (key, source))
+        return True
+
     def merge_from(self, other: str | Path) -> tuple[int, int]:
         """Copy in the trials of another store (a run on another machine) that this one lacks, each
         with its scores and per-sentence counts; returns (copied, already here). A trial's key says
