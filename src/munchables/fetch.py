@@ -276,10 +276,7 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
 def _fetch_locked(source: CorpusSource, data_dir: Path, staging: Path, mirror: str | None) -> None:
     """Download, verify, convert and install one corpus; the caller holds its lock."""
     announce(source)
-    try:
-        raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
-    finally:
-        _remove_empty_staging(data_dir, source.name)
+    raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
     converting = data_dir / STAGING / f"{source.name}.tmp"
     shutil.rmtree(converting, ignore_errors=True)  # left by a run killed while converting
     converting.mkdir(parents=True)

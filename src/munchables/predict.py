@@ -58,16 +58,14 @@ def decode(
     tags = collate.vocab.tags[corpus]
     out: list[list[str]] = [[] for _ in token_lists]
     model.eval()
-    if progress is not None:
-        progress.total = len(token_lists)
+    progress = progress or Progress(None, enabled=False)
+    progress.total = len(token_lists)
     for rows in batches(token_lists, batch_size):
         batch = collate.collate_tokens([token_lists[i] for i in rows], corpus).to(device)
         for i, path in zip(rows, model.decode(batch)):
             out[i] = [tags[k] for k in path]
-        if progress is not None:
-            progress.step(n=len(rows))
-    if progress is not None:
-        progress.close()
+        progress.step(n=len(rows))
+    progress.close()
     return out
 
 

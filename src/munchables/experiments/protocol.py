@@ -347,14 +347,14 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
     total, before = len(trials), len({t.key for t in trials} & store.done_keys())
     while True:
         ready, waiting = plan(protocol, store.trials())
-        copied = False
+        copied, done = False, store.done_keys()
         for trial in ready:  # in plan order: a target's finals before the next target's dev trials
             if len(running) >= engine.slots:
                 break
             if trial.key in failed or any(t.key == trial.key for t in running.values()):
                 continue
             twin = twin_key(trial)
-            if twin in store.done_keys():  # the same model was trained already: record it, train nothing
+            if twin in done:  # the same model was trained already: record it, train nothing
                 store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
                 summary.ran += 1
                 log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
