@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import torch
 
-from munchables.corpus import default_data_dir, load_corpus
-from munchables.predict import Tagger
+from munchables.data.corpus import default_data_dir, load_corpus
+from munchables.tagging.tagger import Tagger
 
 
 def rss_mb(pid: int) -> float:

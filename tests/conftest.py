@@ -42,10 +42,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from munchables.corpus import load_corpus
+from munchables.data.corpus import load_corpus
 from munchables.model import ModelConfig, MultiTaskTagger
-from munchables.predict import Tagger
-from munchables.vocab import build_vocabularies
+from munchables.tagging.tagger import Tagger
+from munchables.data.vocab import build_vocabularies
 
 # The suite's models are tiny: one CPU thread runs them faster than two (no OpenMP hand-offs) and
 # far faster while other processes load the machine; the numbers they give are the same.

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from munchables.batching import Collator, Item, RestartingStream, ShuffledPass, items_of
-from munchables.corpus import Sentence, load_corpus
-from munchables.vocab import PAD, UNK, Vocab, Vocabularies, WordVocab, build_vocabularies, normalise, tag_set
+from munchables.data.batching import Collator, Item, RestartingStream, ShuffledPass, items_of
+from munchables.data.corpus import Sentence, load_corpus
+from munchables.data.vocab import PAD, UNK, Vocab, Vocabularies, WordVocab, build_vocabularies, normalise, tag_set
 
 # --- vocabularies ---------------------------------------------------------------------------
 

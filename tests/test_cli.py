@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from munchables import choices, formats, methods
+from munchables import choices, methods
+from munchables.tagging import formats
 from munchables.cli import main
-from munchables.predict import Tagger
-from munchables.tokenize import tokenize
+from munchables.tagging.tagger import Tagger
+from munchables.data.tokenize import tokenize
 from munchables.trainer import Trainer
 
 # --- user mistakes: exit 2, one line on stderr, no traceback --------------------------------

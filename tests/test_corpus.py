@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from munchables import corpus as C
+from munchables.data import corpus as C
 from munchables.choices import SPLITS
-from munchables.corpus import Sentence
+from munchables.data.corpus import Sentence
 from munchables.paper import PAPER_CORPORA
 from munchables.errors import UserError
 
@@ -240,7 +240,7 @@ def test_default_data_dir_order(tmp_path, monkeypatch):
     assert C.default_data_dir() == tmp_path / "env"
     monkeypatch.delenv(C.ENV_DATA)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    beside_repo = Path(C.__file__).resolve().parents[2] / ".." / "shared" / "data"
+    beside_repo = Path(C.__file__).resolve().parents[3] / ".." / "shared" / "data"
     expected = beside_repo.resolve() if beside_repo.is_dir() else tmp_path / "cache" / "munchables" / "corpora"
     monkeypatch.chdir(tmp_path)  # no ../shared/data beside tmp_path
     assert C.default_data_dir() == expected
@@ -254,7 +254,7 @@ def test_default_data_dir_order(tmp_path, monkeypatch):
 def test_cache_data_dir_without_shared(xdg, expected, tmp_path, monkeypatch):
     monkeypatch.delenv(C.ENV_DATA, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", xdg)
-    monkeypatch.setattr(C, "__file__", str(tmp_path / "a" / "b" / "corpus.py"))  # no ../shared beside "the repo"
+    monkeypatch.setattr(C, "__file__", str(tmp_path / "a" / "b" / "c" / "corpus.py"))  # no ../shared beside "the repo"
     monkeypatch.chdir(tmp_path)
     assert C.default_data_dir() == expected
 

@@ -120,7 +120,7 @@ def test_training_computes_each_sentence_once_and_keeps_the_lms_frozen(tmp_path,
     args = tiny_train_args(corpus, out, "--charlm-forward", str(fwd), "--charlm-backward", str(bwd))
     args[args.index("--max-epochs") + 1] = "3"
     assert main(args) == 0
-    from munchables.corpus import load_corpus
+    from munchables.data.corpus import load_corpus
 
     c = load_corpus(str(corpus))
     distinct = {s.tokens for split in (c.train, c.dev, c.test) for s in split}
@@ -134,7 +134,7 @@ def test_training_computes_each_sentence_once_and_keeps_the_lms_frozen(tmp_path,
 
 def test_a_saved_tagger_carries_its_language_models_and_tags_identically(trained):
     d, corpus, fwd, bwd, out = trained
-    from munchables.corpus import load_corpus
+    from munchables.data.corpus import load_corpus
 
     sentences = [s.tokens for s in load_corpus(str(corpus)).test]
     before = Tagger.load(out).tag(sentences)
@@ -173,7 +173,7 @@ def test_a_projection_trains_and_is_saved_while_the_lms_stay_frozen(trained, tmp
     assert not any(p.requires_grad for p in cse.forward_lm.parameters())
     for k, v in CharLM.load(fwd).state_dict().items():
         assert torch.equal(cse.forward_lm.state_dict()[k], v), k
-    from munchables.corpus import load_corpus
+    from munchables.data.corpus import load_corpus
 
     sentences = [s.tokens for s in load_corpus(str(corpus)).test]
     assert Tagger.load(out).tag(sentences) == tagger.tag(sentences)

@@ -7,9 +7,9 @@ from test_embeddings_helpers import make_corpus, tiny_train_args, write_text
 
 from munchables import Tagger
 from munchables.cli import main
-from munchables.corpus import load_corpus
+from munchables.data.corpus import load_corpus
 from munchables.embeddings.word_vectors import has_subwords, load_vectors
-from munchables.text import write_text as write_text_file
+from munchables.data.text import write_text as write_text_file
 
 
 def test_munch_text_writes_train_and_dev_sentences_never_test(tmp_path):

@@ -10,7 +10,7 @@ from test_embeddings_helpers import make_corpus, tiny_train_args
 
 from munchables import Tagger
 from munchables.cli import main
-from munchables.corpus import load_corpus
+from munchables.data.corpus import load_corpus
 from munchables.errors import UserError
 
 pytest.importorskip("transformers", reason="needs transformers: pip install transformers")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from munchables import fetch as F
-from munchables import sources as S
+from munchables.data import fetch as F
+from munchables.data import sources as S
 from munchables.cli import main
 
 REPO, COMMIT = "toy-owner/toy-repo", "0123456789abcdef0123456789abcdef01234567"

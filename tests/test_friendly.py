@@ -17,8 +17,8 @@ from munchables.cli import main
 from munchables.experiments.protocol import PRESETS, Protocol, plan, store_record
 from munchables.experiments.status import format_status, status
 from munchables.experiments.store import Store
-from munchables.progress import Progress
-from munchables.rundir import claim
+from munchables.util.progress import Progress
+from munchables.util.rundir import claim
 from munchables.pipeline import train
 from munchables.trainer import Trainer
 

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from munchables.cli import main
-from munchables.corpus import load_corpus
-from munchables.documents import Document, Passage
-from munchables.formats import read_bioc_xml
-from munchables.predict import Tagger
+from munchables.data.corpus import load_corpus
+from munchables.tagging.documents import Document, Passage
+from munchables.tagging.formats import read_bioc_xml
+from munchables.tagging.tagger import Tagger
 
 ABSTRACTS = [
     ("101", "Aspirin and heart failure", "We gave caffeine to 12 mice with asthma . No fever was seen after morphine ."),
@@ -142,8 +142,8 @@ def test_evaluate_takes_threads(tiny_run, capsys):
 def test_evaluate_shows_its_progress_and_tags_the_same(tiny_run, capsys, monkeypatch, caplog):
     """A bar on a terminal (with contextual features a big split takes minutes), a log line
     elsewhere, -q nothing; the scores are those of tagging without it."""
-    from munchables import progress
-    from munchables.progress import Progress
+    from munchables.util import progress
+    from munchables.util.progress import Progress
 
     argv = ["evaluate", "--model", str(tiny_run.out), "--corpus", str(tiny_run.corpus), "--split", "test", "--json"]
     assert main(argv) == 0

@@ -7,11 +7,11 @@ import random
 import pytest
 import torch
 
-from munchables import tagging
-from munchables.documents import Document, Passage, entity
+from munchables.tagging import heads as tagging
+from munchables.tagging.documents import Document, Passage, entity
 from munchables.errors import UserError
-from munchables.tagging import resolve
-from munchables.tokenize import tokenize
+from munchables.tagging.heads import resolve
+from munchables.data.tokenize import tokenize
 
 
 @pytest.fixture

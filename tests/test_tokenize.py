@@ -1,4 +1,4 @@
-"""munchables.tokenize: hand cases with offsets, and the corpora themselves as the oracle."""
+"""munchables.data.tokenize: hand cases with offsets, and the corpora themselves as the oracle."""
 
 import os
 import random
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from munchables.tokenize import tokenize
+from munchables.data.tokenize import tokenize
 
 DATA = Path(os.environ.get("MUNCHABLES_DATA")
             or Path(__file__).resolve().parents[1].parent / "shared" / "data")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from munchables import pipeline
-from munchables.corpus import load_corpus
+from munchables.data.corpus import load_corpus
 from munchables.evaluate import score, sentence_counts
-from munchables.predict import Tagger
+from munchables.tagging.tagger import Tagger
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, schedule, train
 from munchables.schedules import PlateauRule
@@ -160,8 +160,8 @@ def test_single_aux_keeps_the_best_candidate_and_sorted_order_reuses_it(tiny_cor
 
 def test_sum_reduction_takes_batch_size_times_the_mean_step(tiny_corpora, tmp_path):
     """--loss-reduction sum: Eq. 8's sum over the batch, so one unclipped SGD step is B times longer."""
-    from munchables.batching import Collator, Item
-    from munchables.corpus import load_corpus
+    from munchables.data.batching import Collator, Item
+    from munchables.data.corpus import load_corpus
     from munchables.schedules import Update
 
     corpus = load_corpus("main", tiny_corpora.data_dir)

@@ -13,7 +13,7 @@ import torch
 
 from munchables.cli import main
 from munchables.errors import UserError
-from munchables.files import atomic_write_text
+from munchables.util.files import atomic_write_text
 from munchables.model import MultiTaskTagger
 from munchables.pipeline import RunOptions, train
 from munchables.trainer import TrainConfig
@@ -210,7 +210,7 @@ def test_invalid_utf8_on_standard_input(tiny_run):
 
 @pytest.mark.parametrize("sentences", [[["aspirin", ""]], [[""]], ["aspirin fever"], [["aspirin", None]]])
 def test_tag_refuses_empty_tokens(tiny_run, sentences):
-    from munchables.predict import Tagger
+    from munchables.tagging.tagger import Tagger
 
     with pytest.raises(UserError, match="sentence 0"):
         Tagger.load(tiny_run.out).tag(sentences)

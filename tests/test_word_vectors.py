@@ -11,7 +11,7 @@ from munchables.embeddings.word_vectors import load_vectors
 from munchables.errors import UserError
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, build_model, load_corpora
-from munchables.predict import Tagger
+from munchables.tagging.tagger import Tagger
 from munchables.trainer import TrainConfig
 
 DIM = 6

@@ -6,7 +6,7 @@ __all__ = ["Tagger"]
 
 def __getattr__(name):
     if name == "Tagger":  # imported lazily so that `munch --help` does not load torch
-        from .predict import Tagger
+        from .tagging.tagger import Tagger
 
         return Tagger
     raise AttributeError(name)

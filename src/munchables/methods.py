@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Iterator, Sequence
 
 from . import choices
-from .batching import RestartingStream, ShuffledPass
+from .data.batching import RestartingStream, ShuffledPass
 from .schedules import Schedule, Stage, Update
 
 Method = Callable[[Schedule, Sequence[str]], Iterator[Update]]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batching import Batch
+from .data.batching import Batch
 from .crf import CRF
 
 

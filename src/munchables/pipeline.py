@@ -19,25 +19,25 @@ from typing import Iterator
 
 import torch
 
-from .batching import Collator
-from .checks import finite
+from .data.batching import Collator
+from .util.checks import finite
 from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
-from .corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
-from .device import pick_device
+from .util.device import pick_device
 from .embeddings.features import build_features, validate as validate_embeddings
 from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
-from .files import atomic_write_text, ensure_dir
+from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
-from .predict import Tagger, decode
+from .tagging.tagger import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
-from .rundir import claim
+from .util.rundir import claim
 from .schedules import Schedule, Update
 from .trainer import TrainConfig, Trainer
-from .vocab import Vocabularies, build_vocabularies, normalise
+from .data.vocab import Vocabularies, build_vocabularies, normalise
 
 log = logging.getLogger("munchables")
 

@@ -19,7 +19,7 @@ from typing import Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
-from .batching import Item, RestartingStream, ShuffledPass, items_of
+from .data.batching import Item, RestartingStream, ShuffledPass, items_of
 
 
 @dataclass

@@ -20,12 +20,12 @@ from typing import Callable, Iterator
 import torch
 
 from . import __version__
-from .batching import Batch, Collator
+from .data.batching import Batch, Collator
 from .errors import UserError
-from .files import atomic_write, atomic_write_text
+from .util.files import atomic_write, atomic_write_text
 from .model import MultiTaskTagger
-from .serialization import check_format, load_torch, require_fields
-from .progress import Progress
+from .util.serialization import check_format, load_torch, require_fields
+from .util.progress import Progress
 from .schedules import PlateauRule, Stage, Update
 
 log = logging.getLogger("munchables")

@@ -29,13 +29,13 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
-from ..checks import finite
+from ..util.checks import finite
 from ..choices import DIRECTIONS
 from ..errors import UserError
-from ..files import atomic_write, out_file
+from ..util.files import atomic_write, out_file
 from ..schedules import PlateauRule
-from ..text import read_lines
-from ..serialization import check_format, load_torch, require_fields
+from ..data.text import read_lines
+from ..util.serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
 

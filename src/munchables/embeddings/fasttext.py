@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import atomic_write, out_file
-from ..text import read_lines
+from ..util.files import atomic_write, out_file
+from ..data.text import read_lines
 
 log = logging.getLogger("munchables")
 

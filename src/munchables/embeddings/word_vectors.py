@@ -169,7 +169,7 @@ class VectorSubset:
         return cls(keys, matrix, len(top), asked, source_sha256, source_name)
 
     def save(self, path: str | Path) -> None:
-        from ..files import atomic_write
+        from ..util.files import atomic_write
 
         keys = list(self.key_to_index)
         arrays = dict(format=np.array(SUBSET_FORMAT), words=_pack(keys), vectors=self.vectors,

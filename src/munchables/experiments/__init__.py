@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..files import ensure_dir
+from ..util.files import ensure_dir
 from .engines import make_engine, validate_trials
 from .protocol import make_protocol, reproduce
 from .status import format_status, status

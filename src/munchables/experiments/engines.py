@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
-from ..checks import threads as check_threads
+from ..util.checks import threads as check_threads
 from ..choices import ENGINES, check
 from ..errors import UserError, WorkerDied
 from .protocol import BASE_METHOD
@@ -47,7 +47,7 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
 def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
     """Check the options of every trial the protocol can run (each method, setting and phase) as
     pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
-    from ..device import pick_device  # torch, as in trial_options
+    from ..util.device import pick_device  # torch, as in trial_options
     from ..pipeline import validate
 
     pick_device(device)
@@ -69,7 +69,7 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
     not trained again.
     """
     from ..pipeline import train  # torch: loaded in the worker only, the driver stays light
-    from ..threads import set_threads
+    from ..util.threads import set_threads
 
     set_threads(threads or None, adapt=False)
     options = trial_options(trial, Path(runs_dir), data_dir, device)

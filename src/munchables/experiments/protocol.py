@@ -28,12 +28,12 @@ import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from ..corpus import available_corpora, corpus_family, default_data_dir
+from ..data.corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..embeddings.word_vectors import vectors_sha256
 from ..errors import UserError, WorkerDied
 from ..ordering import random_order, sorted_order
-from ..progress import duration
+from ..util.progress import duration
 from .store import Store
 
 log = logging.getLogger("munchables")

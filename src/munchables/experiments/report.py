@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import Score
-from ..files import ensure_dir
+from ..util.files import ensure_dir
 from .. import paper
 from . import stats
 from ..choices import METHODS as TABLE2_METHODS, PROTOCOL_METHODS as METHODS

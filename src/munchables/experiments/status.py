@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
-from ..progress import duration
+from ..util.progress import duration
 from .protocol import BASE_METHOD, Protocol, Trial, plan
 
 

@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import ensure_dir
+from ..util.files import ensure_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (

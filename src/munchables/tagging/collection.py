@@ -19,10 +19,10 @@ from typing import BinaryIO, Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from .documents import Document
-from .errors import UserError
-from .choices import INPUT_FORMATS
+from ..errors import UserError
+from ..choices import INPUT_FORMATS
 from .formats import OUTPUT_FORMATS, READERS, STDIN
-from .tagging import Tagged
+from .heads import Tagged
 
 log = logging.getLogger("munchables")
 

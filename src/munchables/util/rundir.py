@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import UserError
+from ..errors import UserError
 
 LOCK_FILE = ".munch.lock"
 RESULTS = ("model.pt", "checkpoint.pt")  # what a finished or interrupted run leaves

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import UserError
-from .rundir import exclusive
+from ..errors import UserError
+from ..util.rundir import exclusive
 from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
 
 log = logging.getLogger("munchables")

@@ -1,6 +1,6 @@
 """How much contextual string embeddings slow training, epoch by epoch (docs/benchmarks.md).
 
-    python3 -m munchables.bench_embeddings --corpus ncbi-disease --sentences 2000 --epochs 3 \\
+    python3 -m munchables.bench.embeddings --corpus ncbi-disease --sentences 2000 --epochs 3 \\
         --charlm-forward lm-forward.pt --charlm-backward lm-backward.pt
 
 Trains two taggers on the same batches, one without and one with the embeddings (memory cache),
@@ -19,13 +19,13 @@ import time
 import numpy as np
 import torch
 
-from .batching import Collator, Item, ShuffledPass
-from .corpus import default_data_dir, load_corpus
-from .device import pick_device
-from .model import ModelConfig
-from .pipeline import RunOptions, build_model
-from .threads import set_threads
-from .trainer import train_step
+from ..data.batching import Collator, Item, ShuffledPass
+from ..data.corpus import default_data_dir, load_corpus
+from ..util.device import pick_device
+from ..model import ModelConfig
+from ..pipeline import RunOptions, build_model
+from ..util.threads import set_threads
+from ..trainer import train_step
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
@@ -70,7 +70,7 @@ def run(args) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python3 -m munchables.bench_embeddings", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python3 -m munchables.bench.embeddings", description=__doc__.split("\n")[0])
     p.add_argument("--corpus", default="ncbi-disease")
     p.add_argument("--sentences", type=int, default=2000, help="training sentences")
     p.add_argument("--epochs", type=int, default=3)

@@ -14,11 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from .checks import finite
-from .checks import threads as check_threads
-from .choices import AUX_ORDERS, CACHES, DIRECTIONS, ITER_SWITCHES, LOSS_REDUCTIONS, METHODS, OUTPUT_FORMATS, PROTOCOL_METHODS
-from .errors import UserError
+from .. import __version__
+from ..util.checks import finite
+from ..util.checks import threads as check_threads
+from ..choices import AUX_ORDERS, CACHES, DIRECTIONS, ITER_SWITCHES, LOSS_REDUCTIONS, METHODS, OUTPUT_FORMATS, PROTOCOL_METHODS
+from ..errors import UserError
 
 log = logging.getLogger("munchables")
 
@@ -71,9 +71,9 @@ def _add_train_args(p: argparse.ArgumentParser, target_required: bool = True) ->
 
 
 def _run_options(args: argparse.Namespace, out: str | None):
-    from .model import ModelConfig
-    from .pipeline import RunOptions
-    from .trainer import TrainConfig
+    from ..model import ModelConfig
+    from ..pipeline import RunOptions
+    from ..trainer import TrainConfig
 
     return RunOptions(
         target=args.target, out=Path(out) if out else None, method=args.method,
@@ -116,9 +116,9 @@ def _add_tagging_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_corpora(args) -> int:
-    from .choices import SPLITS
-    from .corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
-    from .sources import SOURCES
+    from ..choices import SPLITS
+    from ..data.corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
+    from ..data.sources import SOURCES
 
     if args.corpora_command == "fetch":
         return cmd_corpora_fetch(args)
@@ -136,8 +136,8 @@ def cmd_corpora(args) -> int:
 
 
 def cmd_corpora_fetch(args) -> int:
-    from .corpus import default_data_dir
-    from .fetch import fetch_corpora, print_urls
+    from ..data.corpus import default_data_dir
+    from ..data.fetch import fetch_corpora, print_urls
 
     if args.print_urls:
         print("\n".join(print_urls(args.names, args.mirror)))
@@ -147,9 +147,9 @@ def cmd_corpora_fetch(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .pipeline import train
-    from .resume import saved_options
-    from .threads import set_threads
+    from ..pipeline import train
+    from ..resume import saved_options
+    from ..util.threads import set_threads
 
     saved = saved_options(Path(args.out)) if args.resume else None
     if saved is not None:  # --resume alone: the run's own settings, and any flag given again on top
@@ -169,7 +169,7 @@ def _with_saved(options, saved: dict, explicit: set[str]):
     """`options` with every setting not given on the command line taken from the run's config.json."""
     from dataclasses import fields, replace
 
-    from .resume import FREE
+    from ..resume import FREE
 
     given = {"lstm" if name == "no_lstm" else name for name in explicit}
     parts = {"train": options.train, "model": options.model}
@@ -188,7 +188,7 @@ def _with_saved(options, saved: dict, explicit: set[str]):
 
 
 def cmd_schedule(args) -> int:
-    from .pipeline import schedule
+    from ..pipeline import schedule
 
     for record in schedule(_run_options(args, None)):
         print(json.dumps(record))
@@ -197,14 +197,14 @@ def cmd_schedule(args) -> int:
 
 def _set_threads(args) -> None:
     """--threads N: torch CPU threads (default: torch's choice, one per core)."""
-    from .threads import set_threads  # loads torch: not at the top, for a quick `munch --help`
+    from ..util.threads import set_threads  # loads torch: not at the top, for a quick `munch --help`
 
     set_threads(getattr(args, "threads", None), adapt=False)
 
 
 def cmd_evaluate(args) -> int:
-    from .corpus import default_data_dir, load_corpus
-    from .predict import Tagger, evaluate_tagger
+    from ..data.corpus import default_data_dir, load_corpus
+    from ..tagging.tagger import Tagger, evaluate_tagger
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
@@ -220,8 +220,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .collection import Output, one_document_entities, read_inputs, tag_collection
-    from .predict import Tagger
+    from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.tagger import Tagger
 
     _set_threads(args)
     if args.batch_size < 1:
@@ -244,8 +244,8 @@ def cmd_serve(args) -> int:
         import fastapi, fastapi_offline, uvicorn  # noqa: F401, E401  (optional: the serve extra)
     except ImportError as e:
         raise UserError(f"munch serve needs {e.name}: pip install 'munchables[serve]'") from None
-    from .predict import Tagger
-    from .serve import Limits, serve
+    from ..tagging.tagger import Tagger
+    from ..tagging.serve import Limits, serve
 
     check_threads(args.threads)
     finite(timeout=args.timeout)
@@ -264,11 +264,11 @@ def cmd_serve(args) -> int:
 def cmd_bench(args) -> int:
     _set_threads(args)
     if args.collection:
-        from .bench_collection import run_collection_bench
+        from ..bench.collection import run_collection_bench
 
         run_collection_bench(args)
         return 0
-    from .bench import run_bench
+    from ..bench.speed import run_bench
 
     run_bench(args)
     return 0
@@ -279,9 +279,9 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def cmd_reproduce(args) -> int:
-    from .corpus import default_data_dir
-    from .experiments import reproduce_command, status_command
-    from .fetch import ensure_corpora
+    from ..data.corpus import default_data_dir
+    from ..experiments import reproduce_command, status_command
+    from ..data.fetch import ensure_corpora
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
@@ -311,7 +311,7 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .experiments.report import write_report
+    from ..experiments.report import write_report
 
     path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset,
                         compare_preset=args.compare_preset, overwrite=args.overwrite)
@@ -320,9 +320,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_text(args) -> int:
-    from .text import write_text
+    from ..data.text import write_text
 
-    from .rundir import refuse_existing
+    from ..util.rundir import refuse_existing
 
     refuse_existing(Path(args.out), overwrite=args.overwrite)
     result = write_text(args.out, _csv(args.corpora) or [], args.raw or [], args.data_dir)
@@ -331,8 +331,8 @@ def cmd_text(args) -> int:
 
 
 def cmd_vectors(args) -> int:
-    from .embeddings.fasttext import FastTextConfig, train_vectors
-    from .rundir import refuse_existing
+    from ..embeddings.fasttext import FastTextConfig, train_vectors
+    from ..util.rundir import refuse_existing
 
     refuse_existing(Path(args.out), overwrite=args.overwrite)
 
@@ -344,10 +344,10 @@ def cmd_vectors(args) -> int:
 
 
 def cmd_vector_subset(args) -> int:
-    from .corpus import default_data_dir, load_corpus
-    from .embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
-    from .rundir import refuse_existing
-    from .vocab import normalise
+    from ..data.corpus import default_data_dir, load_corpus
+    from ..embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
+    from ..util.rundir import refuse_existing
+    from ..data.vocab import normalise
 
     refuse_existing(Path(args.out), overwrite=args.overwrite)
     if not args.out.endswith(".npz"):
@@ -368,7 +368,7 @@ def cmd_vector_subset(args) -> int:
 
 
 def cmd_merge_stores(args) -> int:
-    from .experiments.store import Store
+    from ..experiments.store import Store
 
     with Store(args.store) as store:
         for other in args.sources:
@@ -380,9 +380,9 @@ def cmd_merge_stores(args) -> int:
 
 
 def cmd_charlm(args) -> int:
-    from .embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
-    from .device import pick_device
-    from .threads import set_threads
+    from ..embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
+    from ..util.device import pick_device
+    from ..util.threads import set_threads
 
     set_threads(args.threads)
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)

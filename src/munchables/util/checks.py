@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def finite(**flags: float | None) -> None:

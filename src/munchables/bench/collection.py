@@ -21,14 +21,14 @@ import time
 
 import torch
 
-from .collection import Output
-from .corpus import available_corpora, default_data_dir, load_corpus
-from .device import pick_device
-from .documents import Document
-from .errors import UserError
-from .model import ModelConfig
-from .pipeline import RunOptions, build_model
-from .predict import Tagger
+from ..tagging.collection import Output
+from ..data.corpus import available_corpora, default_data_dir, load_corpus
+from ..util.device import pick_device
+from ..tagging.documents import Document
+from ..errors import UserError
+from ..model import ModelConfig
+from ..pipeline import RunOptions, build_model
+from ..tagging.tagger import Tagger
 
 
 def collection_lines(data_dir, limit: int | None = None, seed: int = 0) -> tuple[list[str], list]:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from . import fetch
-from .choices import SPLITS
-from .errors import UserError
-from .files import read_utf8
-from .paper import PAPER_CORPORA
+from ..choices import SPLITS
+from ..errors import UserError
+from ..util.files import read_utf8
+from ..paper import PAPER_CORPORA
 from .sources import SOURCES
 
 log = logging.getLogger("munchables")
@@ -97,7 +97,7 @@ def default_data_dir(flag: str | os.PathLike | None = None) -> Path:
         return _data_dir(Path(flag).expanduser(), "--data-dir")
     if os.environ.get(ENV_DATA):
         return _data_dir(Path(os.environ[ENV_DATA]).expanduser(), ENV_DATA)
-    repo_root = Path(__file__).resolve().parents[2]
+    repo_root = Path(__file__).resolve().parents[3]
     for candidate in (repo_root / ".." / "shared" / "data", Path.cwd() / ".." / "shared" / "data"):
         if candidate.is_dir():
             return candidate.resolve()

@@ -41,19 +41,19 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, model_validator
 
-from . import __version__
+from .. import __version__
 from .documents import Document, Passage
-from .errors import UserError
+from ..errors import UserError
 from .formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
 from .formats import OUTPUT_FORMATS, colour, html_document
-from .predict import Tagger
-from .choices import OVERLAPS
-from .tagging import Tagged
-from .threads import set_threads
+from .tagger import Tagger
+from ..choices import OVERLAPS
+from .heads import Tagged
+from ..util.threads import set_threads
 
 log = logging.getLogger("munchables")
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"
 MAX_JOBS = 64  # requests tagged together at most (each within the limits below)
 # output formats of POST /tag: JSON, or a collection in one of formats.py's writers
 TAG_FORMATS = {"json": "application/json", "pubtator": "text/plain; charset=utf-8",

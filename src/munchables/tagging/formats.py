@@ -34,10 +34,10 @@ import bioc
 from bioc import biocjson, biocxml
 from lxml import etree
 
-from .choices import TEXT_UNITS
+from ..choices import TEXT_UNITS
 from .documents import Document, Passage, entity
-from .errors import UserError
-from .tokenize import tokenize
+from ..errors import UserError
+from ..data.tokenize import tokenize
 
 
 

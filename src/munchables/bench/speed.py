@@ -14,15 +14,15 @@ import time
 import numpy as np
 import torch
 
-from .batching import Collator, Item, ShuffledPass
-from .corpus import default_data_dir, load_corpus
-from .device import pick_device
-from .errors import UserError
-from .model import ModelConfig
-from .pipeline import RunOptions, build_model
-from .predict import decode
-from .threads import set_threads
-from .trainer import train_step
+from ..data.batching import Collator, Item, ShuffledPass
+from ..data.corpus import default_data_dir, load_corpus
+from ..util.device import pick_device
+from ..errors import UserError
+from ..model import ModelConfig
+from ..pipeline import RunOptions, build_model
+from ..tagging.tagger import decode
+from ..util.threads import set_threads
+from ..trainer import train_step
 
 
 def _sync(device: torch.device) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .errors import UserError
+from .. import __version__
+from ..errors import UserError
 
 
 def load_torch(path: str | Path, what: str, fix: str = "") -> object:

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def _umask() -> int:

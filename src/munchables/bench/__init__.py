@@ -1,0 +1,1 @@
+"""Speed measurements: `munch bench`, collections beside Flair, the cost of contextual embeddings."""

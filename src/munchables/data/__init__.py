@@ -1,0 +1,1 @@
+"""Corpora in: where they come from, fetching, reading, tokenising, vocabularies and batches."""

@@ -1,0 +1,1 @@
+"""Tagging with a trained model: the saved tagger, heads, documents, formats, collections, the service."""
