@@ -1,0 +1,179 @@
+"""Corpora and unlabelled text: `munch corpora` (and `corpora fetch`), `text`, `vectors`, `vector-subset`, `charlm`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from ..util.checks import threads as check_threads
+from ..choices import DIRECTIONS
+from ..errors import UserError
+from .common import _add_data_dir, _add_no_fetch, THREADS_HELP, _csv
+
+log = logging.getLogger("munchables")
+
+
+def cmd_corpora(args) -> int:
+    from ..choices import SPLITS
+    from ..data.corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
+    from ..data.sources import SOURCES
+
+    if args.corpora_command == "fetch":
+        return cmd_corpora_fetch(args)
+    data_dir = default_data_dir(args.data_dir)
+    rows = []
+    for name in available_corpora(data_dir):
+        corpus = load_corpus(name, data_dir)
+        rows += [row | {"entity_types": corpus.entity_types} for row in corpus_stats(corpus)]
+    if args.json:  # the missing Table 1 corpora too, marked, with the command that fetches each
+        rows += [{"corpus": name, "split": split, "missing": True, "entity_types": list(SOURCES[name].entity_types),
+                  "fetch": f"munch corpora fetch {name} --data-dir {data_dir}"}
+                 for name in missing_paper_corpora(data_dir) for split in SPLITS]
+    print(json.dumps(rows, indent=2) if args.json else format_table1(rows, data_dir))
+    return 0
+
+
+def cmd_corpora_fetch(args) -> int:
+    from ..data.corpus import default_data_dir
+    from ..data.fetch import fetch_corpora, print_urls
+
+    if args.print_urls:
+        print("\n".join(print_urls(args.names, args.mirror)))
+        return 0
+    fetch_corpora(args.names, default_data_dir(args.data_dir), args.mirror)
+    return 0
+
+
+def cmd_text(args) -> int:
+    from ..data.text import write_text
+
+    from ..util.rundir import refuse_existing
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
+    result = write_text(args.out, _csv(args.corpora) or [], args.raw or [], args.data_dir)
+    log.info("%s sentences (%s characters) written to %s", f"{result['sentences']:,}", f"{result['characters']:,}", args.out)
+    return 0
+
+
+def cmd_vectors(args) -> int:
+    from ..embeddings.fasttext import FastTextConfig, train_vectors
+    from ..util.rundir import refuse_existing
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
+
+    check_threads(args.threads)
+    config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
+                            threads=args.threads or 0, seed=args.seed)
+    print(json.dumps(train_vectors(args.text, args.out, config)))
+    return 0
+
+
+def cmd_vector_subset(args) -> int:
+    from ..data.corpus import default_data_dir, load_corpus
+    from ..embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
+    from ..util.rundir import refuse_existing
+    from ..data.vocab import normalise
+
+    refuse_existing(Path(args.out), overwrite=args.overwrite)
+    if not args.out.endswith(".npz"):
+        raise UserError(f"--out {args.out}: a vector subset is a .npz file; name it so")
+    names = _csv(args.corpora) or []
+    if not names:
+        raise UserError("--corpora: name the corpora the subset is for (comma-separated)")
+    data_dir = default_data_dir(args.data_dir)
+    words = [w for name in names for split in ("train", "dev", "test")
+             for s in load_corpus(name, data_dir, fetch_missing=not args.no_fetch).split(split) for w in s.tokens]
+    vectors = load_vectors(args.vectors, trust=args.trust)
+    subset = VectorSubset.make(vectors, words, normalise, file_sha256(Path(args.vectors)), Path(args.vectors).name)
+    subset.save(args.out)
+    log.info("%s vectors kept for the %s words of %s (the file lists %s words): %s; trials keyed as for %s",
+             f"{len(subset.key_to_index):,}", f"{len(subset.asked):,}", ", ".join(names),
+             f"{len(vectors.index_to_key):,}", args.out, args.vectors)
+    return 0
+
+
+def cmd_charlm(args) -> int:
+    from ..embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
+    from ..util.device import pick_device
+    from ..util.threads import set_threads
+
+    set_threads(args.threads)
+    config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
+    training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
+                              held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
+    history = train_charlm(args.text, args.out, config, training, pick_device(args.device), args.resume)
+    if history:
+        print(json.dumps(history[-1]))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("corpora", help="Table 1: sentences, tokens, mentions and entity types of every corpus found; "
+                                       "`munch corpora fetch` downloads them")
+    p.add_argument("--json", action="store_true", help="one object per corpus and split; missing corpora marked")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_corpora, corpora_command=None)
+    fetch = p.add_subparsers(dest="corpora_command").add_parser(
+        "fetch", help="download, verify and install named corpora (README, Data)",
+        description="Download the pinned source files of each corpus, check every file against its git blob id, "
+                    "convert them as ../shared/data was, and install the corpus atomically. Present corpora "
+                    "are verified and skipped. Licences are printed.")
+    fetch.add_argument("names", nargs="*", metavar="NAME",
+                       help="corpus ids, `all` (the paper's eight, the default) or `extra` (nine more)")
+    fetch.add_argument("--data-dir", default=argparse.SUPPRESS,  # SUPPRESS: `corpora --data-dir X fetch` keeps X
+                       help="where to put them (default: the data directory, as for munch corpora)")
+    fetch.add_argument("--mirror", metavar="DIR_OR_URL",
+                       help="a local directory or an HTTP base URL laid out as owner/repo/commit/path "
+                            "(default: $MUNCHABLES_MIRROR, else https://raw.githubusercontent.com)")
+    fetch.add_argument("--print-urls", action="store_true",
+                       help="print each file's URL, git blob id and destination, for manual download; fetch nothing")
+
+    p = sub.add_parser("text", help="unlabelled text for the embeddings: train and dev sentences (never test), one per line")
+    p.add_argument("--corpora", help="corpora whose train and dev sentences to write, comma-separated")
+    p.add_argument("--raw", action="append", metavar="FILE", help="also a raw UTF-8 text file, tokenised like the corpora (repeatable)")
+    p.add_argument("--out", required=True, help="the text file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_text)
+
+    p = sub.add_parser("vectors", help="train fastText sub-word vectors (gensim) on a text file, for train --word-vectors")
+    p.add_argument("--text", required=True, help="one sentence per line, tokens separated by spaces (munch text)")
+    p.add_argument("--out", required=True, help="the vector file, fastText binary (.bin)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--dim", type=int, default=300, help="vector size (with the default buckets, 300 needs about 2.4 GB)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--min-count", type=int, default=5, help="words seen fewer times get only n-gram vectors")
+    p.add_argument("--buckets", type=int, default=2_000_000, help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")
+    p.add_argument("--threads", type=int, help="worker threads (default: one per core)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_vectors)
+
+    p = sub.add_parser("vector-subset", help="keep only the vectors some corpora use: a small .npz that trains the same models")
+    p.add_argument("--vectors", required=True, help="the whole vector file (as for --word-vectors)")
+    p.add_argument("--corpora", required=True, help="every corpus the runs will use, comma-separated (all three splits are read)")
+    p.add_argument("--out", required=True, help="the subset, a .npz of plain arrays; --word-vectors takes it")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--trust", action="store_true", help="as for train: also read gensim .kv/.model pickles")
+    _add_no_fetch(p)
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_vector_subset)
+
+    p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
+    p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")
+    p.add_argument("--direction", required=True, help=" | ".join(DIRECTIONS))
+    p.add_argument("--out", required=True, help="the model file, also its checkpoint (see --resume)")
+    p.add_argument("--hidden", type=int, default=1024, help="LSTM units")
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=10, help="passes over the text")
+    p.add_argument("--batch-size", type=int, default=100, help="parallel character streams")
+    p.add_argument("--bptt", type=int, default=250, help="characters per truncated-backpropagation window")
+    p.add_argument("--lr", type=float, default=20.0, help="initial SGD learning rate, halved when held-out bits/char stop falling")
+    p.add_argument("--held-out", type=float, default=0.01, help="fraction of lines, at the end, scored after every epoch")
+    p.add_argument("--max-minutes", type=float, help="stop after this long, checkpointed (continue with --resume)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue the training that --out holds")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
+    p.set_defaults(func=cmd_charlm)
