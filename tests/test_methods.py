@@ -199,7 +199,7 @@ def test_plateau_rule_stops_below_min_lr():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"method": "nope"}, "unknown method"),
+        ({"method": "nope"}, "unknown --method"),
         ({"method": "stack", "aux": ["main"]}, "is the target itself"),
         ({"method": "conc", "aux": []}, "needs at least one auxiliary corpus"),
         ({"method": "iter", "aux": ["aux3", "missing"]}, "missing"),

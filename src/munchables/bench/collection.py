@@ -26,8 +26,8 @@ from ..data.corpus import available_corpora, default_data_dir, load_corpus
 from ..util.device import pick_device
 from ..tagging.documents import Document
 from ..errors import UserError
-from ..model import ModelConfig
-from ..pipeline import RunOptions, build_model
+from ..pipeline import build_model
+from ..settings import ModelConfig, RunOptions
 from ..tagging.tagger import Tagger
 
 

@@ -22,8 +22,8 @@ import torch
 from ..data.batching import Collator, Item, ShuffledPass
 from ..data.corpus import default_data_dir, load_corpus
 from ..util.device import pick_device
-from ..model import ModelConfig
-from ..pipeline import RunOptions, build_model
+from ..pipeline import build_model
+from ..settings import ModelConfig, RunOptions
 from ..util.threads import set_threads
 from ..trainer import train_step
 

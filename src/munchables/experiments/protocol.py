@@ -33,6 +33,7 @@ from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..embeddings.word_vectors import vectors_sha256
 from ..errors import UserError, WorkerDied
 from ..ordering import random_order, sorted_order
+from ..settings import ModelConfig, RunOptions, TrainConfig
 from ..util.progress import duration
 from .store import Store
 
@@ -52,11 +53,11 @@ class Preset:
     hidden: int  # BiLSTM units per direction
     word_dim: int  # word embedding size
     grid: str  # the default grid: paper (4 settings) or fixed (--lr, --batch-size)
-    lr: float = 0.1  # the fixed grid's setting
-    batch_size: int = 32
-    aux_whole: bool = False  # train_limit cuts the target only; auxiliary corpora stay whole
+    lr: float = TrainConfig.lr  # the fixed grid's setting (default: munch train's)
+    batch_size: int = TrainConfig.batch_size
+    aux_whole: bool = RunOptions.aux_whole  # train_limit cuts the target only; auxiliary corpora stay whole
     final_on_dev: bool = True  # final models train on train + dev (section 4.1); False: on train only
-    loss_reduction: str = "mean"  # the update's loss over a batch: mean | sum (README, Training)
+    loss_reduction: str = TrainConfig.loss_reduction  # the update's loss over a batch: mean | sum (README, Training)
 
 
 PRESETS = {
@@ -64,8 +65,10 @@ PRESETS = {
     # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16). A smoke test; the mean
     # loss, as when its committed results were run.
     "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),
-    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256, the 2 x 2 grid.
-    "paper": Preset(max_epochs=None, train_limit=None, hidden=256, word_dim=100, grid="paper"),
+    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256 (munch train's defaults
+    # are the paper's model), the 2 x 2 grid.
+    "paper": Preset(max_epochs=None, train_limit=None, hidden=ModelConfig.hidden, word_dim=ModelConfig.word_dim,
+                    grid="paper"),
     # Converged comparisons on a 2-core CPU (docs/results.md): the low-resource setting, the
     # target's first 1,000 training sentences and the auxiliary corpora whole; dev and test whole.
     # The paper's model (BiLSTM 256) at one setting, every stage capped at 60 epochs: the
@@ -96,7 +99,8 @@ class Trial:
     hidden: int
     word_dim: int
     # Fields added later: in the key only when they differ from their default, so the trials of
-    # stores written before them keep their keys.
+    # stores written before them keep their keys. These defaults are the store's, not munch
+    # train's: written here so that a new training default never changes an old trial's key.
     loss_reduction: str = "mean"
     aux_whole: bool = False
     final_on_dev: bool = True  # a final trial trains on train + dev
