@@ -84,7 +84,7 @@ def time_flair(lines: list[str], corpus, batch_size: int) -> dict | None:
         tags.add_item(tag)
     torch.manual_seed(0)
     embeddings = StackedEmbeddings([OneHotEmbeddings(words, embedding_length=100), CharacterEmbeddings(chars)])
-    tagger = SequenceTagger(embeddings=embeddings, tag_dictionary=tags, tag_type="ner", hidden_size=256, use_crf=True)
+    tagger = SequenceTagger(embeddings=embeddings, tag_dictionary=tags, tag_type="ner", hidden_size=ModelConfig.hidden, use_crf=True)
     tagger.eval()
     start, cpu = time.perf_counter(), time.process_time()
     sentences = [Sentence(line) for line in lines]
