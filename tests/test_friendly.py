@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,14 +14,14 @@ import torch
 
 from munchables import __version__
 from munchables.cli import main
-from munchables.experiments.protocol import PRESETS, Protocol, plan, store_record
+from munchables.experiments.driver import store_record
+from munchables.experiments.protocol import PRESETS, Protocol, plan
 from munchables.experiments.status import format_status, status
 from munchables.experiments.store import Store
-from munchables.util.progress import Progress
-from munchables.util.rundir import claim
 from munchables.pipeline import train
 from munchables.trainer import Trainer
-
+from munchables.util.progress import Progress
+from munchables.util.rundir import claim
 from test_cli import check_one_line_error, epochs, scores
 from test_reproduce import fake_result
 from test_trainer import options
