@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from munchables import choices, methods
-from munchables.tagging import formats
 from munchables.cli import main
-from munchables.tagging.tagger import Tagger
 from munchables.data.tokenize import tokenize
+from munchables.tagging import formats
+from munchables.tagging.tagger import Tagger
 from munchables.trainer import Trainer
 
 # --- user mistakes: exit 2, one line on stderr, no traceback --------------------------------

@@ -11,7 +11,9 @@ from dataclasses import MISSING, asdict
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from munchables import settings as S
 from munchables.cli import build_parser

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.batching import Batch
 from .crf import CRF
+from .data.batching import Batch
 from .settings import ModelConfig  # the model's settings, with their flags (settings.py)
 
 

@@ -19,26 +19,28 @@ from typing import Iterator
 
 import torch
 
-from .data.batching import Collator
-from .util.checks import finite
 from .choices import NEEDS_AUX
+from .data.batching import Collator
 from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.vocab import Vocabularies, build_vocabularies, normalise
+from .embeddings.features import build_features
+from .embeddings.features import validate as validate_embeddings
+from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
-from .util.device import pick_device
-from .embeddings.features import build_features, validate as validate_embeddings
-from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
-from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
-from .ordering import random_order, sorted_order
 from .model import MultiTaskTagger, init_word_embeddings
-from .tagging.tagger import Tagger, decode
-from .resume import check as check_resume, differences, extends, given_options, saved_options
-from .util.rundir import claim
+from .ordering import random_order, sorted_order
+from .resume import check as check_resume
+from .resume import differences, extends, given_options, saved_options
 from .schedules import Schedule, Update
 from .settings import RunOptions, check_choices
+from .tagging.tagger import Tagger, decode
 from .trainer import Trainer
-from .data.vocab import Vocabularies, build_vocabularies, normalise
+from .util.checks import finite
+from .util.device import pick_device
+from .util.files import atomic_write_text, ensure_dir
+from .util.rundir import claim
 
 log = logging.getLogger("munchables")
 

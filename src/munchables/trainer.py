@@ -22,12 +22,12 @@ import torch
 from . import __version__
 from .data.batching import Batch, Collator
 from .errors import UserError
-from .util.files import atomic_write, atomic_write_text
 from .model import MultiTaskTagger
-from .util.serialization import check_format, load_torch, require_fields
-from .util.progress import Progress
 from .schedules import PlateauRule, Stage, Update
 from .settings import TrainConfig  # the training settings, with their flags (settings.py)
+from .util.files import atomic_write, atomic_write_text
+from .util.progress import Progress
+from .util.serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
 

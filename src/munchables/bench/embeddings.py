@@ -21,11 +21,11 @@ import torch
 
 from ..data.batching import Collator, Item, ShuffledPass
 from ..data.corpus import default_data_dir, load_corpus
-from ..util.device import pick_device
 from ..pipeline import build_model
 from ..settings import ModelConfig, RunOptions, TrainConfig
-from ..util.threads import set_threads
 from ..trainer import train_step
+from ..util.device import pick_device
+from ..util.threads import set_threads
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:

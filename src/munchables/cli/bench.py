@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..settings import ModelConfig, RunOptions, TrainConfig
 from .common import _add_data_dir, _set_threads
 

@@ -6,10 +6,10 @@ import logging
 import sys
 from pathlib import Path
 
-from ..util.checks import finite
 from ..choices import LOSS_REDUCTIONS, PROTOCOL_METHODS
 from ..errors import UserError
 from ..settings import RunOptions, add_flags
+from ..util.checks import finite
 from .common import _add_data_dir, _add_no_fetch, _csv
 
 log = logging.getLogger("munchables")
@@ -17,8 +17,8 @@ log = logging.getLogger("munchables")
 
 def cmd_reproduce(args) -> int:
     from ..data.corpus import default_data_dir
-    from ..experiments import reproduce_command, status_command
     from ..data.fetch import ensure_corpora
+    from ..experiments import reproduce_command, status_command
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:

@@ -18,11 +18,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
-from ..util.checks import threads as check_threads
 from ..choices import ENGINES, check
 from ..errors import UserError, WorkerDied
+from ..util.checks import threads as check_threads
 from .protocol import BASE_METHOD
-
 
 
 def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
@@ -42,8 +41,8 @@ def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
 def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
     """Check the options of every trial the protocol can run (each method, setting and phase) as
     pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
-    from ..util.device import pick_device  # torch, as in trial_options
     from ..pipeline import validate
+    from ..util.device import pick_device  # torch, as in trial_options
 
     pick_device(device)
     for method in protocol.methods:

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from ..util.progress import Progress
-
-from .documents import Document
-from ..errors import UserError
 from ..choices import INPUT_FORMATS
+from ..errors import UserError
+from ..util.progress import Progress
+from .documents import Document
 from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
 

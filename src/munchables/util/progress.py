@@ -2,10 +2,10 @@
 
 `Progress` counts the updates of a training run, one `step(stage, epoch)` call per update from
 the trainer's loop (never inside the step itself), the sentences `munch evaluate` tags, and the
-documents `munch predict` tags (tagging/collection.py: with a total unknown, and a rate as a note). On a terminal it draws a tqdm bar per epoch
-with the epoch's total and the time left; when stderr is not a terminal (a log file, a batch
-job) it logs one line every `every` seconds instead ("stage 1 epoch 3: 120/400 updates, 41 s,
-about 95 s left"), since a bar's carriage returns make no sense in a file.
+documents `munch predict` tags (tagging/collection.py: no total, a rate as a note). On a
+terminal it draws a tqdm bar per epoch with the epoch's total and the time left; when stderr is
+not a terminal (a log file, a batch job) it logs one line every `every` seconds instead ("stage 1
+epoch 3: 120/400 updates, 41 s, about 95 s left"), since a bar's carriage returns make no sense in a file.
 """
 
 from __future__ import annotations
