@@ -214,6 +214,25 @@ def test_progress_in_a_log_gives_count_total_and_time_left(caplog, monkeypatch):
     assert "left" in lines[-1]
 
 
+def test_predict_progress_in_a_log_gives_documents_and_the_sentence_rate(caplog, monkeypatch):
+    # munch predict counts with the one Progress: no total, the sentences per second as its note
+    from types import SimpleNamespace
+
+    from munchables.tagging.collection import Tally
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    tally = Tally()
+    tally.bar.every = 0.0
+    with caplog.at_level(logging.INFO, logger="munchables"):
+        for _ in range(2):
+            tally.step(SimpleNamespace(sentences=3, entities=[1, 2], dropped=0))
+        summary = tally.close(0, "all")
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines[:2]] == ["tagging: 1 docs", "tagging: 2 docs"]
+    assert all("sentences/s" in line for line in lines[:2])
+    assert (summary["documents"], summary["sentences"], summary["entities"]) == (2, 6, 4)
+
+
 def _trial(target):
     protocol = Protocol([target], [target, "aux"], {target: None, "aux": None}, ["single-task"], [(16, 0.1)],
                         "quick", PRESETS["quick"])
