@@ -7,24 +7,17 @@ import json
 import logging
 from pathlib import Path
 
+from ..util.checks import threads as check_threads
 from ..choices import DIRECTIONS
 from ..errors import UserError
-from ..util.checks import threads as check_threads
-from .common import THREADS_HELP, _add_data_dir, _add_no_fetch, _csv
+from .common import _add_data_dir, _add_no_fetch, THREADS_HELP, _csv
 
 log = logging.getLogger("munchables")
 
 
 def cmd_corpora(args) -> int:
     from ..choices import SPLITS
-    from ..data.corpus import (
-        available_corpora,
-        corpus_stats,
-        default_data_dir,
-        format_table1,
-        load_corpus,
-        missing_paper_corpora,
-    )
+    from ..data.corpus import available_corpora, corpus_stats, default_data_dir, format_table1, load_corpus, missing_paper_corpora
     from ..data.sources import SOURCES
 
     if args.corpora_command == "fetch":
@@ -55,6 +48,7 @@ def cmd_corpora_fetch(args) -> int:
 
 def cmd_text(args) -> int:
     from ..data.text import write_text
+
     from ..util.rundir import refuse_existing
 
     refuse_existing(Path(args.out), overwrite=args.overwrite)
@@ -78,9 +72,9 @@ def cmd_vectors(args) -> int:
 
 def cmd_vector_subset(args) -> int:
     from ..data.corpus import default_data_dir, load_corpus
-    from ..data.vocab import normalise
     from ..embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
     from ..util.rundir import refuse_existing
+    from ..data.vocab import normalise
 
     refuse_existing(Path(args.out), overwrite=args.overwrite)
     if not args.out.endswith(".npz"):

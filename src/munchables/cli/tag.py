@@ -6,10 +6,10 @@ import json
 import logging
 from pathlib import Path
 
-from ..choices import OUTPUT_FORMATS
-from ..errors import UserError
 from ..util.checks import finite
 from ..util.checks import threads as check_threads
+from ..choices import OUTPUT_FORMATS
+from ..errors import UserError
 from .common import _add_data_dir, _add_no_fetch, _add_tagging_args, _set_threads
 
 log = logging.getLogger("munchables")
@@ -54,13 +54,11 @@ def cmd_predict(args) -> int:
 def cmd_serve(args) -> int:
     """munch serve: the tagging service and its page (serve.py); the model is loaded once, here."""
     try:
-        import fastapi  # noqa: F401  (optional: the serve extra)
-        import fastapi_offline  # noqa: F401
-        import uvicorn  # noqa: F401
+        import fastapi, fastapi_offline, uvicorn  # noqa: F401, E401  (optional: the serve extra)
     except ImportError as e:
         raise UserError(f"munch serve needs {e.name}: pip install 'munchables[serve]'") from None
-    from ..tagging.serve import Limits, serve
     from ..tagging.tagger import Tagger
+    from ..tagging.serve import Limits, serve
 
     check_threads(args.threads)
     finite(timeout=args.timeout)

@@ -22,13 +22,12 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from .. import paper
-from ..choices import METHODS as TABLE2_METHODS
-from ..choices import PROTOCOL_METHODS as METHODS
 from ..errors import UserError
 from ..evaluate import Score
 from ..util.files import ensure_dir
+from .. import paper
 from . import stats
+from ..choices import METHODS as TABLE2_METHODS, PROTOCOL_METHODS as METHODS
 from .protocol import best
 from .store import Store
 
@@ -326,8 +325,8 @@ def _plots(out: Path, table2: list[dict], methods, targets, gains, gain_columns,
     import matplotlib  # here: the backend must be chosen before pyplot loads, and only the plots need it
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
+    import matplotlib.pyplot as plt
     import numpy as np
 
     written = []
