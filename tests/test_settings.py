@@ -142,3 +142,29 @@ def test_the_command_line_loads_without_torch():
             "heavy = [m for m in ('torch', 'numpy', 'tqdm', 'gensim', 'matplotlib') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1; got 0"),
+    (["--max-epochs", "0"], "--max-epochs must be at least 1; got 0"),
+    (["--lr", "0"], "--lr must be positive; got 0.0"),
+    (["--lr", "nan"], "--lr must be a finite number; got nan"),
+    (["--dropout", "1"], "--dropout must be at least 0 and below 1; got 1.0"),
+    (["--dropout", "inf"], "--dropout must be a finite number; got inf"),
+    (["--hidden", "0"], "--hidden must be at least 1; got 0"),
+    (["--word-dim", "-3"], "--word-dim must be at least 1; got -3"),
+    (["--train-limit", "0"], "--train-limit must be at least 1; got 0"),
+    (["--method", "nope"], "unknown --method 'nope'; choose one of single-task"),
+    (["--embedding-cache", "gpu"], "unknown --embedding-cache 'gpu'"),
+])
+def test_a_bad_setting_is_refused_naming_its_flag(argv, message):
+    from munchables.errors import UserError
+
+    options = S.from_args(RunOptions, _parser("schedule").parse_args(["--target", "x", *argv]))
+    with pytest.raises(UserError) as e:
+        S.check_settings(options)
+    assert str(e.value).startswith(message)
+
+
+def test_the_defaults_pass_their_own_checks():
+    S.check_settings(RunOptions(target="x"))

@@ -34,10 +34,9 @@ from .ordering import random_order, sorted_order
 from .resume import check as check_resume
 from .resume import differences, extends, given_options, saved_options
 from .schedules import Schedule, Update
-from .settings import RunOptions, check_choices
+from .settings import RunOptions, check_settings
 from .tagging.tagger import Tagger, decode
 from .trainer import Trainer
-from .util.checks import finite
 from .util.device import pick_device
 from .util.files import atomic_write_text, ensure_dir
 from .util.rundir import claim
@@ -47,21 +46,10 @@ log = logging.getLogger("munchables")
 
 
 def validate(options: RunOptions) -> None:
-    check_choices(options)  # method, --aux-order, --iter-switch, --loss-reduction, --keep, --embedding-cache
-    t = options.train
-    finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
-    if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
-        raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
+    check_settings(options)  # each setting's choices and bounds (settings.py), the message naming its flag
     if options.keep == "best-dev" and options.train_on_dev:
         raise UserError("--keep best-dev selects by dev F1, but this run trains on dev; use --keep last")
-    if options.train_limit is not None and options.train_limit < 1:
-        raise UserError("--train-limit must be at least 1")
     validate_embeddings(options.model)
-    m = options.model
-    if not 0 <= m.dropout < 1:
-        raise UserError(f"--dropout must be at least 0 and below 1; got {m.dropout}")
-    if m.hidden < 1 or m.word_dim < 1:
-        raise UserError(f"--hidden and --word-dim must be at least 1; got {m.hidden} and {m.word_dim}")
 
 
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:

@@ -10,7 +10,7 @@ command line sets carries its flag in `dataclasses.field(metadata=...)` (built b
   for config.json's "options", `--resume`'s comparison (resume.py) and the trials of `munch
   reproduce` (experiments/engines.py).
 
-`check_choices` validates every string setting against its tuple of choices (choices.py).
+`check_settings` validates every setting: its choices (choices.py), its check, finite floats.
 Torch-free (only choices and errors are imported), so that `munch --help` shows the defaults
 without loading torch.
 """
@@ -18,11 +18,13 @@ without loading torch.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, METHODS, check
+from .errors import UserError
 
 DATA_DIR_HELP = ("directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data, "
                  "else ~/.cache/munchables/corpora)")
@@ -35,33 +37,48 @@ def comma_list(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
-def setting(default: Any = MISSING, *, help: str | None = None, flag: str | None = None,  # noqa: A002 (argparse's name)
-            type: Callable[[str], Any] | None = None, choices: Sequence[str] | None = None,  # noqa: A002
-            negate: bool = False, free: bool = False, metavar: str | None = None, cli: bool = True,
-            default_factory: Any = MISSING):
+def at_least(low: float) -> Callable[[Any], str | None]:
+    return lambda value: None if value is None or value >= low else f"must be at least {low}"
+
+
+def positive(value) -> str | None:
+    return None if value is None or value > 0 else "must be positive"
+
+
+def fraction(value) -> str | None:
+    return None if 0 <= value < 1 else "must be at least 0 and below 1"
+
+
+def setting(default: Any = MISSING, *, help: str | None = None, flag: str | None = None,
+            type: Callable[[str], Any] | None = None, choices: Sequence[str] | None = None,
+            check: Callable[[Any], str | None] | None = None, negate: bool = False, free: bool = False,
+            metavar: str | None = None, cli: bool = True, default_factory: Any = MISSING):
     """A dataclass field with its command-line flag.
 
     flag: the flag (default: `--` and the name with dashes); type: what parses the flag's value
-    (default: the type of the default, str when it is None); choices: the allowed values, checked
-    by check_choices and named in messages by the flag; negate: a `--no-...` flag that sets a
+    (default: the type of the default, str when it is None); choices: the allowed values; check:
+    what else a value must be (None when it is fine, else the problem: "must be at least 1"); both
+    are checked by `check_settings`, whose messages name the flag; negate: a `--no-...` flag that sets a
     True-by-default field to False; free: how, not what, is trained: `--resume` lets it change
     (resume.py); cli: False for a setting no flag sets (the library's, e.g. progress).
     """
-    meta = {"help": help, "flag": flag, "type": type, "choices": choices, "negate": negate, "free": free,
-            "metavar": metavar, "cli": cli}
+    meta = {"help": help, "flag": flag, "type": type, "choices": choices, "check": check, "negate": negate,
+            "free": free, "metavar": metavar, "cli": cli}
     return field(default=default, default_factory=default_factory, metadata={"setting": meta})
 
 
 def _meta(f) -> dict:
-    return f.metadata.get("setting", {"cli": False, "free": False, "negate": False, "choices": None, "flag": None})
+    return f.metadata.get("setting", {"cli": False, "free": False, "negate": False, "choices": None, "check": None,
+                                      "flag": None})
 
 
 @dataclass
 class TrainConfig:
-    lr: float = setting(0.1, type=float, help="initial SGD learning rate")  # reset at the start of every stage
-    batch_size: int = setting(32, type=int)  # sentences per batch, auxiliary and main alike
-    max_epochs: int | None = setting(None, type=int, help="cap on epochs per stage (default: the paper's "
-                                                               "convergence rule alone)")
+    # reset at the start of every stage
+    lr: float = setting(0.1, type=float, check=positive, help="initial SGD learning rate")
+    batch_size: int = setting(32, type=int, check=at_least(1))  # sentences per batch, auxiliary and main alike
+    max_epochs: int | None = setting(None, type=int, check=at_least(1), help=(
+        "cap on epochs per stage (default: the paper's convergence rule alone)"))
     clip: float = 5.0  # gradient norm clipping
     patience: int = 4  # epochs without a better main loss before the rate is halved
     min_lr: float = 1e-4  # a stage ends when the rate falls below this
@@ -75,11 +92,12 @@ class TrainConfig:
 
 @dataclass
 class ModelConfig:
-    word_dim: int = setting(100, type=int, help="word embedding size without --word-vectors")  # from the vector file when one is given
+    # word embedding size; taken from the vector file when one is given
+    word_dim: int = setting(100, type=int, check=at_least(1), help="word embedding size without --word-vectors")
     char_dim: int = 25  # character embedding size
     char_hidden: int = 25  # character BiLSTM units per direction (Lample et al. 2016)
-    hidden: int = setting(256, type=int, help="BiLSTM units per direction")  # of the shared BiLSTM
-    dropout: float = setting(0.5, type=float)  # on the token features and on the BiLSTM output
+    hidden: int = setting(256, type=int, check=at_least(1), help="BiLSTM units per direction")  # of the shared BiLSTM
+    dropout: float = setting(0.5, type=float, check=fraction)  # on the token features and on the BiLSTM output
     word_vectors: str | None = setting(None, help="initialise word embeddings from word2vec text/binary or "
                                                   "fastText .vec/.bin")  # the file the embeddings started from
     # forward character LM for contextual string embeddings (Akbik et al. 2018)
@@ -117,7 +135,8 @@ class RunOptions:
     iter_switch: str = setting("step-block", choices=ITER_SWITCHES, help=(
         f"MUNCH-Iter reading: {', '.join(ITER_SWITCHES)} (step-block is Algorithm 3)"))
     data_dir: str | None = setting(None, help=DATA_DIR_HELP)  # where named corpora live (corpus.default_data_dir)
-    train_limit: int | None = setting(None, type=int, help="keep the first N training sentences of every corpus")
+    train_limit: int | None = setting(None, type=int, check=at_least(1),
+                                      help="keep the first N training sentences of every corpus")
     aux_whole: bool = setting(False, help="with --train-limit, cut only the target's training set; auxiliary "
                                           "corpora stay whole (the low-resource setting)")
     device: str = setting("auto", free=True, help="auto | cpu | cuda | cuda:N")
@@ -285,10 +304,16 @@ def from_args(cls, args: argparse.Namespace, **values):
     return build(cls, {name: getattr(args, name) for name in names(cls) if hasattr(args, name)} | values)
 
 
-def check_choices(options) -> None:
-    """Every string setting against its choices; the message names the flag and the choices."""
+def check_settings(options) -> None:
+    """Every setting against its choices and its check, and every float for being finite (`nan`
+    and `inf` parse as floats but are never meant); a UserError naming the flag."""
     values = flat(options)
     for name, f, _ in leaves(options):
-        allowed = _meta(f)["choices"]
-        if allowed is not None:
-            check(values[name], allowed, flag(name))
+        m, value = _meta(f), values[name]
+        if m["choices"] is not None:
+            check(value, m["choices"], flag(name))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{flag(name)} must be a finite number; got {value}")
+        problem = m["check"](value) if m["check"] is not None else None
+        if problem:
+            raise UserError(f"{flag(name)} {problem}; got {value}")
