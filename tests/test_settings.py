@@ -168,3 +168,9 @@ def test_a_bad_setting_is_refused_naming_its_flag(argv, message):
 
 def test_the_defaults_pass_their_own_checks():
     S.check_settings(RunOptions(target="x"))
+
+
+def test_every_setting_has_its_own_name_across_the_nested_configs():
+    # flags, config.json and the trials name the settings flat (lr, not train.lr): a name twice would be ambiguous
+    all_names = [name for name, _, _ in S.leaves(RunOptions)]
+    assert len(all_names) == len(set(all_names))

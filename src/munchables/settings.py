@@ -56,11 +56,11 @@ def setting(default: Any = MISSING, *, help: str | None = None, flag: str | None
     """A dataclass field with its command-line flag.
 
     flag: the flag (default: `--` and the name with dashes); type: what parses the flag's value
-    (default: the type of the default, str when it is None); choices: the allowed values; check:
-    what else a value must be (None when it is fine, else the problem: "must be at least 1"); both
-    are checked by `check_settings`, whose messages name the flag; negate: a `--no-...` flag that sets a
-    True-by-default field to False; free: how, not what, is trained: `--resume` lets it change
-    (resume.py); cli: False for a setting no flag sets (the library's, e.g. progress).
+    (default: none, the string as given); choices: the allowed values; check: what else a value
+    must be (None when it is fine, else the problem: "must be at least 1"); `check_settings`
+    checks both, naming the flag; negate: a `--no-...` flag that sets a True-by-default field to
+    False; free: how, not what, is trained: `--resume` lets it change (resume.py); cli: False for
+    a setting no flag sets (the library's, e.g. progress).
     """
     meta = {"help": help, "flag": flag, "type": type, "choices": choices, "check": check, "negate": negate,
             "free": free, "metavar": metavar, "cli": cli}
