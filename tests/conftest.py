@@ -43,9 +43,9 @@ import pytest
 import torch
 
 from munchables.data.corpus import load_corpus
+from munchables.data.vocab import build_vocabularies
 from munchables.model import ModelConfig, MultiTaskTagger
 from munchables.tagging.tagger import Tagger
-from munchables.data.vocab import build_vocabularies
 
 # The suite's models are tiny: one CPU thread runs them faster than two (no OpenMP hand-offs) and
 # far faster while other processes load the machine; the numbers they give are the same.

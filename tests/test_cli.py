@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from munchables import choices, methods
-from munchables.tagging import formats
 from munchables.cli import main
-from munchables.tagging.tagger import Tagger
 from munchables.data.tokenize import tokenize
+from munchables.tagging import formats
+from munchables.tagging.tagger import Tagger
 from munchables.trainer import Trainer
 
 # --- user mistakes: exit 2, one line on stderr, no traceback --------------------------------
@@ -73,7 +73,7 @@ MISTAKES = [  # (arguments, a fragment of the message)
     pytest.param(lambda p: train(p, "--target", p.corpus("test", b"a\tO\ncaf\xe9\tO\n")),
                  "test.tsv:2: byte b'\\xe9' is not UTF-8", id="undecodable bytes"),
     pytest.param(lambda p: train(p, "--target", p.corpus("dev", None)), "no dev file", id="missing split"),
-    pytest.param(lambda p: train(p, "--target", "main", "--method", "nosuch"), "unknown method 'nosuch'",
+    pytest.param(lambda p: train(p, "--target", "main", "--method", "nosuch"), "unknown --method 'nosuch'",
                  id="unknown method"),
     pytest.param(lambda p: train(p, "--target", "main", "--method", "conc", "--aux", "aux3,main"),
                  "auxiliary corpus 'main' is the target itself", id="aux is the target"),

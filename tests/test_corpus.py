@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
 
-from munchables.data import corpus as C
 from munchables.choices import SPLITS
+from munchables.data import corpus as C
 from munchables.data.corpus import Sentence
-from munchables.paper import PAPER_CORPORA
 from munchables.errors import UserError
+from munchables.paper import PAPER_CORPORA
 
 # One sentence, "a b c d e f g", with the entities (Chem b-c), (Chem d) and (Dis f-g) written in each
 # scheme; adjacent Chem entities make IOB1 use its B- and IOBES its S-.

@@ -8,7 +8,14 @@ import torch
 
 from munchables.cli import main
 from munchables.embeddings.charlm import (
-    UNKNOWN, CharLM, CharLMConfig, CharLMTraining, batchify, read_state, split_text, train_charlm,
+    UNKNOWN,
+    CharLM,
+    CharLMConfig,
+    CharLMTraining,
+    batchify,
+    read_state,
+    split_text,
+    train_charlm,
 )
 from munchables.errors import UserError
 

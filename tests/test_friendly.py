@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,14 +14,14 @@ import torch
 
 from munchables import __version__
 from munchables.cli import main
-from munchables.experiments.protocol import PRESETS, Protocol, plan, store_record
+from munchables.experiments.driver import store_record
+from munchables.experiments.protocol import PRESETS, Protocol, plan
 from munchables.experiments.status import format_status, status
 from munchables.experiments.store import Store
-from munchables.util.progress import Progress
-from munchables.util.rundir import claim
 from munchables.pipeline import train
 from munchables.trainer import Trainer
-
+from munchables.util.progress import Progress
+from munchables.util.rundir import claim
 from test_cli import check_one_line_error, epochs, scores
 from test_reproduce import fake_result
 from test_trainer import options
@@ -212,6 +212,25 @@ def test_progress_in_a_log_gives_count_total_and_time_left(caplog, monkeypatch):
     lines = [r.getMessage() for r in caplog.records]
     assert [line.split(",")[0] for line in lines] == [f"stage 1 epoch 2: {i}/4 updates" for i in (1, 2, 3)]
     assert "left" in lines[-1]
+
+
+def test_predict_progress_in_a_log_gives_documents_and_the_sentence_rate(caplog, monkeypatch):
+    # munch predict counts with the one Progress: no total, the sentences per second as its note
+    from types import SimpleNamespace
+
+    from munchables.tagging.collection import Tally
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    tally = Tally()
+    tally.bar.every = 0.0
+    with caplog.at_level(logging.INFO, logger="munchables"):
+        for _ in range(2):
+            tally.step(SimpleNamespace(sentences=3, entities=[1, 2], dropped=0))
+        summary = tally.close(0, "all")
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines[:2]] == ["tagging: 1 docs", "tagging: 2 docs"]
+    assert all("sentences/s" in line for line in lines[:2])
+    assert (summary["documents"], summary["sentences"], summary["entities"]) == (2, 6, 4)
 
 
 def _trial(target):

@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 
 from munchables.errors import UserError
+from munchables.methods import METHODS
 from munchables.pipeline import RunOptions, schedule
 from munchables.schedules import PlateauRule, Schedule
-from munchables.methods import METHODS
 from munchables.trainer import TrainConfig
 
 BS = 4
@@ -54,7 +54,8 @@ def expected_aux_learning(main_n, aux_corpora, sizes, epochs, stage=1, blocks=No
 
 
 def shape(records):
-    return [(r["stage"], r["epoch"], r["step"], r["update"], r["corpora"][0] if len(r["corpora"]) == 1 else tuple(r["corpora"]), r["size"]) for r in records]
+    return [(r["stage"], r["epoch"], r["step"], r["update"],
+             r["corpora"][0] if len(r["corpora"]) == 1 else tuple(r["corpora"]), r["size"]) for r in records]
 
 
 def test_single_task_is_a_shuffled_pass_per_epoch(tiny_corpora):
@@ -199,7 +200,7 @@ def test_plateau_rule_stops_below_min_lr():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"method": "nope"}, "unknown method"),
+        ({"method": "nope"}, "unknown --method"),
         ({"method": "stack", "aux": ["main"]}, "is the target itself"),
         ({"method": "conc", "aux": []}, "needs at least one auxiliary corpus"),
         ({"method": "iter", "aux": ["aux3", "missing"]}, "missing"),

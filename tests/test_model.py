@@ -8,10 +8,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from munchables.data.batching import Collator, Item, ShuffledPass, items_of
 from munchables.data.corpus import load_corpus
+from munchables.data.vocab import build_vocabularies
 from munchables.evaluate import score
 from munchables.model import BiLSTM, CharEncoder, Dropout, ModelConfig, MultiTaskTagger, reversal_index
 from munchables.tagging.tagger import decode
-from munchables.data.vocab import build_vocabularies
 
 LENGTHS = [[1], [4, 4], [5, 3, 1, 4], [1, 7, 2], [6, 6, 1, 3, 2], [12, 1, 2, 1, 3, 2, 1, 9, 2, 1]]
 

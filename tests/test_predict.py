@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from munchables.tagging import heads as tagging
 from munchables.data.corpus import load_corpus
-from munchables.evaluate import entities
-from munchables.errors import UserError
-from munchables.model import ModelConfig, MultiTaskTagger
-from munchables.util.device import pick_device
-from munchables.tagging.tagger import MODEL_FILE, Tagger
-from munchables.tagging.heads import Span
 from munchables.data.tokenize import tokenize
 from munchables.data.vocab import build_vocabularies
+from munchables.errors import UserError
+from munchables.evaluate import entities
+from munchables.model import ModelConfig, MultiTaskTagger
+from munchables.tagging import heads as tagging
+from munchables.tagging.heads import Span
+from munchables.tagging.tagger import MODEL_FILE, Tagger
+from munchables.util.device import pick_device
 
 CPU = torch.device("cpu")
 

@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
-from munchables.cli import main
 from munchables import paper
+from munchables.cli import main
 from munchables.experiments.store import Store
 
 TARGETS = ("ncbi-disease", "s800")

@@ -10,13 +10,13 @@ import torch
 
 from munchables.cli import main
 from munchables.data.corpus import load_corpus
+from munchables.data.vocab import build_vocabularies
 from munchables.embeddings.charlm import CharLM, CharLMConfig, read_state
 from munchables.embeddings.word_vectors import load_vectors
 from munchables.errors import UserError
 from munchables.model import ModelConfig, MultiTaskTagger, _key
 from munchables.tagging.tagger import Tagger
 from munchables.util.serialization import load_torch
-from munchables.data.vocab import build_vocabularies
 
 
 class Payload:

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from munchables.cli import main  # noqa: E402
 from munchables.tagging.documents import Document, Passage  # noqa: E402
 from munchables.tagging.formats import READERS  # noqa: E402
-from munchables.tagging.tagger import Tagger  # noqa: E402
 from munchables.tagging.serve import Limits, create_app  # noqa: E402
+from munchables.tagging.tagger import Tagger  # noqa: E402
 
 TEXT = "Patients treated with aspirin reported headache . No fever was seen after caffeine ."
 

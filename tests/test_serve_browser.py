@@ -26,8 +26,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from munchables.tagging.tagger import Tagger  # noqa: E402
 from munchables.tagging.serve import create_app  # noqa: E402
+from munchables.tagging.tagger import Tagger  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

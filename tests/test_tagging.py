@@ -7,11 +7,11 @@ import random
 import pytest
 import torch
 
+from munchables.data.tokenize import tokenize
+from munchables.errors import UserError
 from munchables.tagging import heads as tagging
 from munchables.tagging.documents import Document, Passage, entity
-from munchables.errors import UserError
 from munchables.tagging.heads import resolve
-from munchables.data.tokenize import tokenize
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import torch
 from munchables import pipeline
 from munchables.data.corpus import load_corpus
 from munchables.evaluate import score, sentence_counts
-from munchables.tagging.tagger import Tagger
 from munchables.model import ModelConfig
 from munchables.pipeline import RunOptions, schedule, train
 from munchables.schedules import PlateauRule
+from munchables.tagging.tagger import Tagger
 from munchables.trainer import TrainConfig, Trainer
 
 TINY_MODEL = ModelConfig(word_dim=8, char_dim=4, char_hidden=4, hidden=8, dropout=0.1)
@@ -24,7 +24,8 @@ def options(tiny, tmp_path, method, **kw):
     train_kw = kw.pop("train", {})
     kw.setdefault("aux", tiny.aux)
     return RunOptions(
-        target=tiny.main, out=tmp_path / f"run-{method}", method=method, aux_order="given", data_dir=str(tiny.data_dir), device="cpu", progress=False,
+        target=tiny.main, out=tmp_path / f"run-{method}", method=method, aux_order="given", data_dir=str(tiny.data_dir),
+        device="cpu", progress=False,
         cache_dir=str(tmp_path / "cache"), model=replace(TINY_MODEL),
         train=TrainConfig(batch_size=4, max_epochs=2, **train_kw), **kw,
     )

@@ -13,10 +13,10 @@ import torch
 
 from munchables.cli import main
 from munchables.errors import UserError
-from munchables.util.files import atomic_write_text
 from munchables.model import MultiTaskTagger
 from munchables.pipeline import RunOptions, train
 from munchables.trainer import TrainConfig
+from munchables.util.files import atomic_write_text
 
 ROOT = os.geteuid() == 0  # root reads and writes whatever the modes say
 needs_non_root = pytest.mark.skipif(ROOT, reason="permissions do not bind root")

@@ -7,32 +7,15 @@ linear-chain CRF (Eqs. 5-8). A batch may mix corpora: every sentence is scored b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data.batching import Batch
 from .crf import CRF
-
-
-@dataclass
-class ModelConfig:
-    word_dim: int = 100  # word embedding size (taken from the vector file when one is given)
-    char_dim: int = 25  # character embedding size
-    char_hidden: int = 25  # character BiLSTM units per direction (Lample et al. 2016)
-    hidden: int = 256  # shared BiLSTM units per direction
-    dropout: float = 0.5  # on the token features and on the BiLSTM output
-    word_vectors: str | None = None  # path of the vector file the embeddings started from
-    charlm_forward: str | None = None  # forward character LM for contextual string embeddings (Akbik et al. 2018)
-    charlm_backward: str | None = None  # backward character LM; both or neither
-    charlm_projection: int = 0  # 0: the embeddings enter the BiLSTM whole (the paper); K: a learned linear map to K first
-    transformer: str | None = None  # local Hugging Face model folder: its word vectors replace word + char features
-    transformer_layers: int = 4  # last transformer layers concatenated (Devlin et al. 2019, feature-based NER)
-    fine_tune_transformer: bool = False  # train the transformer with the tagger; False: frozen, features cached
-    lstm: bool = True  # the shared BiLSTM over the token features; False: the heads read the features directly
+from .data.batching import Batch
+from .settings import ModelConfig  # the model's settings, with their flags (settings.py)
 
 
 class Dropout(nn.Dropout):

@@ -13,84 +13,43 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
+from .choices import NEEDS_AUX
 from .data.batching import Collator
-from .util.checks import finite
-from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
 from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.vocab import Vocabularies, build_vocabularies, normalise
+from .embeddings.features import build_features
+from .embeddings.features import validate as validate_embeddings
+from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
-from .util.device import pick_device
-from .embeddings.features import build_features, validate as validate_embeddings
-from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
-from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
+from .model import MultiTaskTagger, init_word_embeddings
 from .ordering import random_order, sorted_order
-from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
-from .tagging.tagger import Tagger, decode
-from .resume import check as check_resume, differences, extends, given_options, saved_options
-from .util.rundir import claim
+from .resume import check as check_resume
+from .resume import differences, extends, given_options, saved_options
 from .schedules import Schedule, Update
-from .trainer import TrainConfig, Trainer
-from .data.vocab import Vocabularies, build_vocabularies, normalise
+from .settings import RunOptions, check_settings
+from .tagging.tagger import Tagger, decode
+from .trainer import Trainer
+from .util.device import pick_device
+from .util.files import atomic_write_text, ensure_dir
+from .util.rundir import claim
 
 log = logging.getLogger("munchables")
 
 
 
-@dataclass
-class RunOptions:
-    target: str  # corpus id or directory
-    out: Path | None = None  # where the model, metrics and logs go
-    method: str = "single-task"  # one of choices.METHODS
-    aux: list[str] | None = None  # auxiliary corpora; None: every other corpus found
-    aux_order: str = "random"  # random | sorted | given (MUNCH-Iter and MUNCH-Stack)
-    iter_switch: str = "step-block"  # step-block (Algorithm 3) | epoch (the text of section 3.2)
-    data_dir: str | None = None  # where named corpora live; default see corpus.default_data_dir
-    train_limit: int | None = None  # keep the first N training sentences of every corpus (the target's only, with aux_whole)
-    aux_whole: bool = False  # with train_limit: auxiliary corpora stay whole (the low-resource setting)
-    device: str = "auto"
-    resume: bool = False
-    trace: bool = False
-    progress: bool | None = None
-    embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
-    cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
-    trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
-    fetch: bool = False  # fetch a named corpus missing from the data directory (munch train: unless --no-fetch)
-    train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
-    overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
-    keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (to extend it later)
-    keep: str = "last"  # one of KEEP
-    train: TrainConfig = field(default_factory=TrainConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-
-
 def validate(options: RunOptions) -> None:
-    check(options.method, tuple(METHODS), "method")
-    check(options.aux_order, AUX_ORDERS, "--aux-order")
-    check(options.iter_switch, ITER_SWITCHES, "--iter-switch")
-    t = options.train
-    check(t.loss_reduction, LOSS_REDUCTIONS, "--loss-reduction")
-    finite(lr=t.lr, dropout=options.model.dropout, clip=t.clip, min_lr=t.min_lr)
-    if t.batch_size < 1 or t.lr <= 0 or (t.max_epochs is not None and t.max_epochs < 1):
-        raise UserError("--batch-size and --max-epochs must be at least 1 and --lr positive")
-    check(options.keep, KEEP, "--keep")
+    check_settings(options)  # each setting's choices and bounds (settings.py), the message naming its flag
     if options.keep == "best-dev" and options.train_on_dev:
         raise UserError("--keep best-dev selects by dev F1, but this run trains on dev; use --keep last")
-    if options.train_limit is not None and options.train_limit < 1:
-        raise UserError("--train-limit must be at least 1")
-    check(options.embedding_cache, CACHES, "--embedding-cache")
     validate_embeddings(options.model)
-    m = options.model
-    if not 0 <= m.dropout < 1:
-        raise UserError(f"--dropout must be at least 0 and below 1; got {m.dropout}")
-    if m.hidden < 1 or m.word_dim < 1:
-        raise UserError(f"--hidden and --word-dim must be at least 1; got {m.hidden} and {m.word_dim}")
 
 
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:

@@ -11,37 +11,20 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 
 from .errors import UserError
-
-# How, not what: a resumed run may change these freely.
-FREE = {"device", "embedding_cache", "trace", "progress", "resume", "overwrite", "keep_checkpoint", "out",
-        "fetch"}
-SPECIAL_FLAGS = {"lstm": "--no-lstm"}  # option -> the flag that sets it, where the names differ
+from .settings import flag, flat, is_free, negated
 
 
 def given_options(options) -> dict:
-    """The RunOptions as a flat JSON-able dict, nested configs flattened (train.lr -> lr)."""
-    flat = {}
-    for f in fields(options):
-        value = getattr(options, f.name)
-        if f.name in FREE:
-            continue
-        if is_dataclass(value):
-            flat |= {k: v for k, v in asdict(value).items()}
-        else:
-            flat[f.name] = str(value) if isinstance(value, Path) else value
-    return flat
-
-
-def flag(name: str) -> str:
-    return SPECIAL_FLAGS.get(name, "--" + name.replace("_", "-"))
+    """The RunOptions as a flat JSON-able dict, nested configs flattened (train.lr -> lr), the
+    free settings (how, not what, is trained: settings.py) left out."""
+    return flat(options, skip_free=True)
 
 
 def _show(name: str, value) -> str:
-    if name == "lstm":
+    if negated(name):  # --no-lstm
         return "not given" if value else "given"
     if isinstance(value, list):
         return ",".join(value) if value else "(none)"
@@ -57,7 +40,7 @@ def differences(before: dict, after: dict) -> list[str]:
     """`--flag NEW was OLD` for each option that differs, a raised --max-epochs excepted."""
     out = []
     for name in sorted(set(before) | set(after)):
-        if name in FREE or before.get(name) == after.get(name):
+        if is_free(name) or before.get(name) == after.get(name):
             continue
         if name == "max_epochs" and extends(before.get(name), after.get(name)):
             continue

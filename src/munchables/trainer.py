@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,27 +22,16 @@ import torch
 from . import __version__
 from .data.batching import Batch, Collator
 from .errors import UserError
-from .util.files import atomic_write, atomic_write_text
 from .model import MultiTaskTagger
-from .util.serialization import check_format, load_torch, require_fields
-from .util.progress import Progress
 from .schedules import PlateauRule, Stage, Update
+from .settings import TrainConfig  # the training settings, with their flags (settings.py)
+from .util.files import atomic_write, atomic_write_text
+from .util.progress import Progress
+from .util.serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")
 
 CHECKPOINT_FORMAT = 1  # of checkpoint.pt; raise it when a change makes older munchables misread the file
-
-
-@dataclass
-class TrainConfig:
-    lr: float = 0.1  # initial SGD learning rate (reset at the start of every stage)
-    batch_size: int = 32  # sentences per batch, auxiliary and main alike
-    max_epochs: int | None = None  # cap on epochs per stage; None: the paper's rule alone
-    clip: float = 5.0  # gradient norm clipping
-    patience: int = 4  # epochs without a better main loss before the rate is halved
-    min_lr: float = 1e-4  # a stage ends when the rate falls below this
-    seed: int = 1  # seeds the model's initialisation, dropout and every batch stream
-    loss_reduction: str = "mean"  # "mean" of the batch's sentence NLLs (Flair <= 0.8) or their "sum" (Eq. 8, later Flair); which is better depends on the target (docs/results.md)
 
 
 def train_step(model: MultiTaskTagger, optimizer: torch.optim.Optimizer, batch: Batch, clip: float = 5.0,

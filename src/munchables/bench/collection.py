@@ -21,14 +21,14 @@ import time
 
 import torch
 
-from ..tagging.collection import Output
 from ..data.corpus import available_corpora, default_data_dir, load_corpus
-from ..util.device import pick_device
-from ..tagging.documents import Document
 from ..errors import UserError
-from ..model import ModelConfig
-from ..pipeline import RunOptions, build_model
+from ..pipeline import build_model
+from ..settings import ModelConfig, RunOptions
+from ..tagging.collection import Output
+from ..tagging.documents import Document
 from ..tagging.tagger import Tagger
+from ..util.device import pick_device
 
 
 def collection_lines(data_dir, limit: int | None = None, seed: int = 0) -> tuple[list[str], list]:
@@ -84,7 +84,7 @@ def time_flair(lines: list[str], corpus, batch_size: int) -> dict | None:
         tags.add_item(tag)
     torch.manual_seed(0)
     embeddings = StackedEmbeddings([OneHotEmbeddings(words, embedding_length=100), CharacterEmbeddings(chars)])
-    tagger = SequenceTagger(embeddings=embeddings, tag_dictionary=tags, tag_type="ner", hidden_size=256, use_crf=True)
+    tagger = SequenceTagger(embeddings=embeddings, tag_dictionary=tags, tag_type="ner", hidden_size=ModelConfig.hidden, use_crf=True)
     tagger.eval()
     start, cpu = time.perf_counter(), time.process_time()
     sentences = [Sentence(line) for line in lines]
@@ -123,7 +123,8 @@ def run_collection_bench(args) -> dict:
         print(f"{len(lines):,} lines of {len(corpora)} corpora on {device} ({result['threads']} threads), lines/s "
               f"(by wall time; by CPU time): one head {one['lines_per_s']:,.0f}; {one['lines_per_cpu_s']:,.0f}, "
               f"all {result['heads']} heads {every['lines_per_s']:,.0f}; {every['lines_per_cpu_s']:,.0f} "
-              f"({one['lines_per_cpu_s'] / every['lines_per_cpu_s']:.2f}x the CPU time)")  # the same lines: the CPU seconds' ratio, unrounded
+              # the same lines: the CPU seconds' ratio, unrounded
+              f"({one['lines_per_cpu_s'] / every['lines_per_cpu_s']:.2f}x the CPU time)")
         for name in ("one_head_int8", "all_heads_int8"):
             if name in result:
                 print(f"  {name}: {result[name]['lines_per_s']:,.0f}; {result[name]['lines_per_cpu_s']:,.0f} lines/s")

@@ -21,11 +21,11 @@ import torch
 
 from ..data.batching import Collator, Item, ShuffledPass
 from ..data.corpus import default_data_dir, load_corpus
-from ..util.device import pick_device
-from ..model import ModelConfig
-from ..pipeline import RunOptions, build_model
-from ..util.threads import set_threads
+from ..pipeline import build_model
+from ..settings import ModelConfig, RunOptions, TrainConfig
 from ..trainer import train_step
+from ..util.device import pick_device
+from ..util.threads import set_threads
 
 
 def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
@@ -74,11 +74,12 @@ def main(argv=None) -> None:
     p.add_argument("--corpus", default="ncbi-disease")
     p.add_argument("--sentences", type=int, default=2000, help="training sentences")
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=256, help="tagger BiLSTM units per direction")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--hidden", type=int, default=ModelConfig.hidden, help="tagger BiLSTM units per direction")
     p.add_argument("--charlm-forward", required=True)
     p.add_argument("--charlm-backward", required=True)
-    p.add_argument("--charlm-projection", type=int, default=0, help="see munch train --charlm-projection")
+    p.add_argument("--charlm-projection", type=int, default=ModelConfig.charlm_projection,
+                   help="see munch train --charlm-projection")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int)
     p.add_argument("--data-dir")

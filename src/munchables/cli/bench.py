@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-
+from ..settings import ModelConfig, RunOptions, TrainConfig
 from .common import _add_data_dir, _set_threads
 
 
@@ -22,11 +22,11 @@ def cmd_bench(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("bench", help="training and tagging sentences per second on this device")
     p.add_argument("--corpus", default="bc5cdr-chem")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)  # munch train's sizes: the paper's
     p.add_argument("--tag-batch-size", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=ModelConfig.hidden)
     p.add_argument("--sentences", type=int, default=2000, help="training sentences to time")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default=RunOptions.device)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true")
     g = p.add_argument_group("collection benchmark: raw text of every corpus, end to end, beside Flair")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import DATA_DIR_HELP, NO_FETCH_HELP  # the run setting's help, written once
+
 
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data, "
-                                      "else ~/.cache/munchables/corpora)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
 
 
 def _add_no_fetch(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-fetch", action="store_true",
-                   help="never download: a named corpus missing from the data directory is an error "
-                        "(default: fetched on first use, see munch corpora fetch)")
+    p.add_argument("--no-fetch", action="store_true", help=NO_FETCH_HELP)
 
 
 THREADS_HELP = ("torch CPU threads (default: 1 when other jobs already keep the cores busy, measured 5x faster "

@@ -6,9 +6,10 @@ import logging
 import sys
 from pathlib import Path
 
-from ..util.checks import finite
 from ..choices import LOSS_REDUCTIONS, PROTOCOL_METHODS
 from ..errors import UserError
+from ..settings import RunOptions, add_flags
+from ..util.checks import finite
 from .common import _add_data_dir, _add_no_fetch, _csv
 
 log = logging.getLogger("munchables")
@@ -16,8 +17,8 @@ log = logging.getLogger("munchables")
 
 def cmd_reproduce(args) -> int:
     from ..data.corpus import default_data_dir
-    from ..experiments import reproduce_command, status_command
     from ..data.fetch import ensure_corpora
+    from ..experiments import reproduce_command, status_command
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
@@ -74,14 +75,19 @@ def register(sub) -> None:
     p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
                                                      "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
     p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
-    p.add_argument("--word-vectors", help="word vectors every trial starts from (munch vectors); their sha256 goes into the trial key")
-    p.add_argument("--loss-reduction", help=f"override the preset's loss reduction: {' | '.join(LOSS_REDUCTIONS)}")
+    # training settings (settings.py: flag and type) that override the preset's, so with their own help and no default
+    preset = {"default": None}
+    add_flags(p, RunOptions, ["word_vectors"], word_vectors={"help": "word vectors every trial starts from (munch "
+                                                             "vectors); their sha256 goes into the trial key"})
+    add_flags(p, RunOptions, ["loss_reduction"], loss_reduction=preset | {
+        "help": f"override the preset's loss reduction: {' | '.join(LOSS_REDUCTIONS)}"})
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
-    p.add_argument("--lr", type=float, help="the fixed grid's learning rate (default: the preset's)")
-    p.add_argument("--batch-size", type=int, help="the fixed grid's batch size (default: the preset's)")
-    p.add_argument("--max-epochs", type=int, help="override the preset's cap on epochs per stage")
-    p.add_argument("--train-limit", type=int, help="override the preset's training sentences per corpus")
-    p.add_argument("--hidden", type=int, help="override the preset's BiLSTM size")
+    add_flags(p, RunOptions, ["lr", "batch_size", "max_epochs", "train_limit", "hidden"],
+              lr=preset | {"help": "the fixed grid's learning rate (default: the preset's)"},
+              batch_size=preset | {"help": "the fixed grid's batch size (default: the preset's)"},
+              max_epochs=preset | {"help": "override the preset's cap on epochs per stage"},
+              train_limit=preset | {"help": "override the preset's training sentences per corpus"},
+              hidden=preset | {"help": "override the preset's BiLSTM size"})
     p.add_argument("--seeds", type=int, default=1, help="final models per method and target, seeds 1..N")
     p.add_argument("--store", default="runs/results.sqlite", help="the SQLite results store")
     p.add_argument("--runs-dir", default="runs/trials", help="one directory per trial (checkpoints, logs)")

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import fetch
 from ..choices import SPLITS
 from ..errors import UserError
-from ..util.files import read_utf8
 from ..paper import PAPER_CORPORA
+from ..util.files import read_utf8
+from . import fetch
 from .sources import SOURCES
 
 log = logging.getLogger("munchables")

@@ -162,7 +162,10 @@ _TABLE = {
         ('test', CRICHTON, 'data/BioNLP11ID-IOB/test.tsv', '6cc4b1e4ef9865b199130003355a42f5145bcf7b',
          '4b259afa2bf64effc83c5aa0b7fbc73da7cc1810f2e9de7c24e76963f1c383a1'),
     )),
-    "bionlp13cg": ('extra', ('Amino_acid', 'Anatomical_system', 'Cancer', 'Cell', 'Cellular_component', 'Developing_anatomical_structure', 'Gene_or_gene_product', 'Immaterial_anatomical_entity', 'Multi-tissue_structure', 'Organ', 'Organism', 'Organism_subdivision', 'Organism_substance', 'Pathological_formation', 'Simple_chemical', 'Tissue'), (
+    "bionlp13cg": ('extra', (
+        'Amino_acid', 'Anatomical_system', 'Cancer', 'Cell', 'Cellular_component', 'Developing_anatomical_structure',
+        'Gene_or_gene_product', 'Immaterial_anatomical_entity', 'Multi-tissue_structure', 'Organ', 'Organism',
+        'Organism_subdivision', 'Organism_substance', 'Pathological_formation', 'Simple_chemical', 'Tissue'), (
         ('train', CRICHTON, 'data/BioNLP13CG-IOB/train.tsv', '924b9a8bca936c4fbd61584029b0b9fcf87be720',
          '51586ed09d2c4b8ad27a318a8f821f5785782a7ef4bdad0371b7de5233ec9b12'),
         ('dev', CRICHTON, 'data/BioNLP13CG-IOB/devel.tsv', 'ffbaf05788d4c60738f677908adaee8aba4e382b',

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .corpus import default_data_dir, load_corpus
 from ..errors import UserError
 from ..util.files import atomic_write, out_file, read_utf8
+from .corpus import default_data_dir, load_corpus
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"

@@ -21,7 +21,6 @@ import torch
 from ..choices import CACHES, check
 
 
-
 class FeatureCache:
     """Sentence (tuple of tokens) -> (n, D) float32 tensor on the CPU; counts hits and misses."""
 

@@ -29,12 +29,12 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
-from ..util.checks import finite
 from ..choices import DIRECTIONS
-from ..errors import UserError
-from ..util.files import atomic_write, out_file
-from ..schedules import PlateauRule
 from ..data.text import read_lines
+from ..errors import UserError
+from ..schedules import PlateauRule
+from ..util.checks import finite
+from ..util.files import atomic_write, out_file
 from ..util.serialization import check_format, load_torch, require_fields
 
 log = logging.getLogger("munchables")

@@ -14,9 +14,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.text import read_lines
 from ..errors import UserError
 from ..util.files import atomic_write, out_file
-from ..data.text import read_lines
 
 log = logging.getLogger("munchables")
 

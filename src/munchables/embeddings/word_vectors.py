@@ -21,7 +21,6 @@ import numpy as np
 
 from ..errors import UserError
 
-
 PICKLE_SUFFIXES = (".kv", ".model")  # gensim's own formats: Python pickles
 SUBSET_SUFFIX = ".npz"
 SUBSET_FORMAT = "munchables-vector-subset/1"

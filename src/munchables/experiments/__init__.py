@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..util.files import ensure_dir
+from .driver import reproduce
 from .engines import make_engine, validate_trials
-from .protocol import make_protocol, reproduce
+from .protocol import make_protocol
 from .status import format_status, status
 from .store import Store
 

@@ -18,37 +18,31 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
-from ..util.checks import threads as check_threads
 from ..choices import ENGINES, check
 from ..errors import UserError, WorkerDied
+from ..util.checks import threads as check_threads
 from .protocol import BASE_METHOD
 
 
-
 def trial_options(trial: dict, runs_dir: Path, data_dir, device: str):
-    """The pipeline's RunOptions for one trial; its directory is runs_dir/<key>."""
-    # torch-loading modules imported where a trial is built or run, so that `munch reproduce
-    # --status` and munch report (which import this package) stay light
-    from ..model import ModelConfig
-    from ..pipeline import RunOptions
-    from ..trainer import TrainConfig
+    """The pipeline's RunOptions for one trial; its directory is runs_dir/<key>.
 
-    return RunOptions(
-        target=trial["target"], out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]],
-        aux=list(trial["aux"]) or None, aux_order="given", data_dir=data_dir,
-        train_limit=trial["train_limit"], aux_whole=trial.get("aux_whole", False), device=device, resume=True,
-        progress=False, train_on_dev=trial["phase"] == "final" and trial.get("final_on_dev", True),
-        train=TrainConfig(lr=trial["lr"], batch_size=trial["batch_size"], max_epochs=trial["max_epochs"],
-                          seed=trial["seed"], loss_reduction=trial.get("loss_reduction", "mean")),
-        model=ModelConfig(word_dim=trial["word_dim"], hidden=trial["hidden"], word_vectors=trial.get("word_vectors")),
-    )
+    A trial's fields are named as the run's settings (settings.py), so the settings it holds
+    (lr, batch_size, seed, hidden, ...) are taken by name; a field a store row lacks (written
+    before it existed) is at the setting's default, as it was when the trial ran."""
+    from ..settings import RunOptions, build, names
+
+    return build(RunOptions, {k: v for k, v in trial.items() if k in names(RunOptions)} | dict(
+        out=Path(runs_dir) / trial["key"], method=BASE_METHOD[trial["method"]], aux=list(trial["aux"]) or None,
+        aux_order="given", data_dir=data_dir, device=device, resume=True, progress=False,
+        train_on_dev=trial["phase"] == "final" and trial.get("final_on_dev", True)))
 
 
 def validate_trials(protocol, runs_dir: Path, data_dir, device: str) -> None:
     """Check the options of every trial the protocol can run (each method, setting and phase) as
     pipeline.train would, so that a bad setting is one line from the driver, not a failed worker."""
-    from ..util.device import pick_device  # torch, as in trial_options
     from ..pipeline import validate
+    from ..util.device import pick_device  # torch, as in trial_options
 
     pick_device(device)
     for method in protocol.methods:

@@ -14,8 +14,8 @@ trained on train + dev and scored on test (the final phase), once per seed.
   picks its setting by its own dev F1, and final models are trained for the settings picked.
 
 `plan()` is a pure function of the finished trials: it returns the trials whose inputs are known
-and says whether anything still waits on a trial not yet run. `reproduce()` loops: plan, submit
-what is ready to the engine, record each trial as it finishes, plan again.
+and says whether anything still waits on a trial not yet run. `driver.reproduce()` loops: plan,
+submit what is ready to the engine, record each trial as it finishes, plan again.
 """
 
 from __future__ import annotations
@@ -23,18 +23,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import subprocess
-import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..choices import GRIDS, LOSS_REDUCTIONS, check
+from ..choices import PROTOCOL_METHODS as METHODS
 from ..data.corpus import available_corpora, corpus_family, default_data_dir
-from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..embeddings.word_vectors import vectors_sha256
-from ..errors import UserError, WorkerDied
+from ..errors import UserError
 from ..ordering import random_order, sorted_order
-from ..util.progress import duration
-from .store import Store
+from ..settings import ModelConfig, RunOptions, TrainConfig
 
 log = logging.getLogger("munchables")
 
@@ -52,11 +50,11 @@ class Preset:
     hidden: int  # BiLSTM units per direction
     word_dim: int  # word embedding size
     grid: str  # the default grid: paper (4 settings) or fixed (--lr, --batch-size)
-    lr: float = 0.1  # the fixed grid's setting
-    batch_size: int = 32
-    aux_whole: bool = False  # train_limit cuts the target only; auxiliary corpora stay whole
+    lr: float = TrainConfig.lr  # the fixed grid's setting (default: munch train's)
+    batch_size: int = TrainConfig.batch_size
+    aux_whole: bool = RunOptions.aux_whole  # train_limit cuts the target only; auxiliary corpora stay whole
     final_on_dev: bool = True  # final models train on train + dev (section 4.1); False: on train only
-    loss_reduction: str = "mean"  # the update's loss over a batch: mean | sum (README, Training)
+    loss_reduction: str = TrainConfig.loss_reduction  # the update's loss over a batch: mean | sum (README, Training)
 
 
 PRESETS = {
@@ -64,8 +62,10 @@ PRESETS = {
     # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16). A smoke test; the mean
     # loss, as when its committed results were run.
     "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),
-    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256, the 2 x 2 grid.
-    "paper": Preset(max_epochs=None, train_limit=None, hidden=256, word_dim=100, grid="paper"),
+    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256 (munch train's defaults
+    # are the paper's model), the 2 x 2 grid.
+    "paper": Preset(max_epochs=None, train_limit=None, hidden=ModelConfig.hidden, word_dim=ModelConfig.word_dim,
+                    grid="paper"),
     # Converged comparisons on a 2-core CPU (docs/results.md): the low-resource setting, the
     # target's first 1,000 training sentences and the auxiliary corpora whole; dev and test whole.
     # The paper's model (BiLSTM 256) at one setting, every stage capped at 60 epochs: the
@@ -96,7 +96,8 @@ class Trial:
     hidden: int
     word_dim: int
     # Fields added later: in the key only when they differ from their default, so the trials of
-    # stores written before them keep their keys.
+    # stores written before them keep their keys. These defaults are the store's, not munch
+    # train's: written here so that a new training default never changes an old trial's key.
     loss_reduction: str = "mean"
     aux_whole: bool = False
     final_on_dev: bool = True  # a final trial trains on train + dev
@@ -294,108 +295,3 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
             chosen = best({s: dev_f1(row, target) for s, row in dev.items()})
             finals(target, method, orders[chosen], chosen)
     return ready, waiting
-
-
-# --- the driver ------------------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[dict]]:
-    """The store's trial row and score rows of a finished trial."""
-    metrics = result["metrics"]
-    per_corpus = metrics.get("per_corpus") or {trial.target: {"dev": metrics["dev"], "test": metrics["test"]}}
-    scores = [{"corpus": c, "split": split, **m[split]} for c, m in per_corpus.items() for split in ("dev", "test")]
-    row = asdict(trial) | {
-        "key": trial.key, "aux": list(trial.aux), "config": asdict(trial), "epochs": metrics["epochs"],
-        "seconds": metrics["seconds"], "device": metrics["device"], "git_commit": commit,
-        "curve": result["curve"],
-    }
-    return row, scores
-
-
-def twin_key(trial: Trial) -> str | None:
-    """The key of the dev trial that trains the very model `trial` does, or None: a final trial
-    trained on train alone (lowres-cpu's finals) is its dev-phase twin with another label (the
-    seed-1 single-aux final repeats the chosen corpus's selection model)."""
-    return replace(trial, phase="dev").key if trial.phase == "final" and not trial.train_on_dev else None
-
-
-@dataclass
-class Summary:
-    ran: int = 0  # trials trained (or copied from their dev twin) by this call
-    skipped: int = 0  # trials found in the store
-    failed: list[str] = field(default_factory=list)
-
-
-def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
-    """Run every trial of the protocol not yet in the store, recording each as it finishes."""
-    from .status import all_trials, estimate  # imported here: status imports this module
-
-    commit = git_commit()
-    summary = Summary(skipped=len(store.done_keys()))
-    running: dict = {}  # engine handle -> Trial
-    failed: set[str] = set()
-    started = time.perf_counter()
-    trials = all_trials(protocol, store.trials())  # the count is an estimate until the dev trials are done
-    total, before = len(trials), len({t.key for t in trials} & store.done_keys())
-    while True:
-        ready, waiting = plan(protocol, store.trials())
-        copied, done = False, store.done_keys()
-        for trial in ready:  # in plan order: a target's finals before the next target's dev trials
-            if len(running) >= engine.slots:
-                break
-            if trial.key in failed or any(t.key == trial.key for t in running.values()):
-                continue
-            twin = twin_key(trial)
-            if twin in done:  # the same model was trained already: record it, train nothing
-                store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
-                summary.ran += 1
-                log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
-                         "its result recorded again, nothing trained", trial.key, trial.phase, trial.target,
-                         trial.method, trial.seed, twin)
-                copied = True
-                continue
-            log.info("trial %s (%d started of about %d): %s %s %s bs %d lr %g seed %d [%s]", trial.key,
-                     before + summary.ran + len(running) + 1, total, trial.phase, trial.target,
-                     trial.method, trial.batch_size, trial.lr, trial.seed, " -> ".join(trial.aux))
-            running[engine.submit(trial, runs_dir, data_dir, device)] = trial
-        if not running:
-            if copied:  # what the copies finished may let more trials start
-                continue
-            break
-        for handle in engine.wait(list(running)):
-            trial = running.pop(handle)
-            try:
-                result = engine.result(handle)
-            except WorkerDied:  # the pool is gone: nothing more can run
-                raise
-            except Exception as e:  # a failed trial is reported, never recorded
-                log.error("trial %s (%s %s) failed: %s", trial.key, trial.target, trial.method, e)
-                failed.add(trial.key)
-                summary.failed.append(f"{trial.target} {trial.method} {trial.phase}: {e}")
-                continue
-            store.record(*store_record(trial, result, commit))
-            summary.ran += 1
-            rows = store.trials()
-            trials = all_trials(protocol, rows)
-            total = max(len(trials), before + summary.ran + len(running))
-            # as `--status` estimates it: the finished trials' time per unit of work (iter and stack
-            # weigh M times single-task), not this call's trials per hour (blind to running ones)
-            _, eta = estimate([(t, t.key) for t in trials], rows, {t.key for t in running.values()},
-                              min(engine.slots, len(running) + 1))
-            scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.train_on_dev  # dev F1 means nothing
-                      else f"dev F1 {result['metrics']['dev']['f1']:.4f} test F1 {result['metrics']['test']['f1']:.4f}")
-            log.info("trial %d of about %d done (%s, %s so far%s): %s %s %s %s", before + summary.ran, total, trial.key,
-                     duration(time.perf_counter() - started),
-                     f", about {duration(eta)} left" if eta and total > before + summary.ran else "",
-                     trial.phase, trial.target, trial.method, scores)
-    if waiting and not summary.failed:
-        raise AssertionError("unreachable: trials wait on inputs though nothing runs")
-    return summary

@@ -162,7 +162,8 @@ class Store:
             )
             self.db.executemany(
                 "INSERT INTO sentence_scores (key, corpus, split, counts) VALUES (?, ?, ?, ?)",
-                [[trial["key"], s["corpus"], s["split"], json.dumps(s["sentences"], separators=(",", ":"))] for s in scores if "sentences" in s],
+                [[trial["key"], s["corpus"], s["split"], json.dumps(s["sentences"], separators=(",", ":"))]
+                 for s in scores if "sentences" in s],
             )
         return True
 

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from tqdm import tqdm
-
-from .documents import Document
-from ..errors import UserError
 from ..choices import INPUT_FORMATS
+from ..errors import UserError
+from ..util.progress import Progress
+from .documents import Document
 from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
 
@@ -169,11 +168,13 @@ class _TextAsBytes:
         self.stream.flush()
 
 
-class Progress:
-    """A progress bar on standard error with documents/s and sentences/s, and the totals at the end."""
+class Tally:
+    """What `munch predict` tagged, counted as it goes and summed up at the end; shown as a
+    Progress (util/progress.py: a bar with documents and sentences/s on a terminal, else a log line
+    now and then)."""
 
     def __init__(self, quiet: bool = False):
-        self.bar = tqdm(unit=" docs", disable=True if quiet else None, file=sys.stderr, dynamic_ncols=True)
+        self.bar = Progress(None, enabled=False if quiet else None, unit=" doc", label="tagging")
         self.start = time.perf_counter()
         self.documents = self.sentences = self.entities = self.dropped = 0
 
@@ -182,9 +183,7 @@ class Progress:
         self.sentences += tagged.sentences
         self.entities += len(tagged.entities)
         self.dropped += tagged.dropped
-        self.bar.update(1)
-        self.bar.set_postfix_str(f"{self.sentences / max(time.perf_counter() - self.start, 1e-9):,.0f} sentences/s",
-                                 refresh=False)
+        self.bar.step(note=f"{self.sentences / max(time.perf_counter() - self.start, 1e-9):,.0f} sentences/s")
 
     def close(self, skipped: int, overlap: str) -> dict:
         self.bar.close()
@@ -222,7 +221,7 @@ def tag_collection(tagger, documents: Iterable[Document], output: Output, heads:
                    batch_size: int, quiet: bool = False) -> None:
     """`munch predict`: tag every document into `output`, skipping those it already holds (--resume)."""
     skipped = [0]
-    progress = Progress(quiet)
+    progress = Tally(quiet)
     for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, overlap, batch_size):
         output.write(tagged)
         progress.step(tagged)

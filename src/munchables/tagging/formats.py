@@ -35,11 +35,9 @@ from bioc import biocjson, biocxml
 from lxml import etree
 
 from ..choices import TEXT_UNITS
-from .documents import Document, Passage, entity
-from ..errors import UserError
 from ..data.tokenize import tokenize
-
-
+from ..errors import UserError
+from .documents import Document, Passage, entity
 
 # ------------------------------------------------------------------------------------------ reading
 STDIN = "stdin"  # the name (and document id prefix) of standard input

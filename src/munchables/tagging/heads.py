@@ -28,12 +28,12 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import torch
 
-from ..data.batching import Collator
 from ..choices import OVERLAPS
-from .documents import Document, entity
+from ..data.batching import Collator
+from ..data.tokenize import tokenize
 from ..evaluate import entities as iob2_entities
 from ..model import MultiTaskTagger
-from ..data.tokenize import tokenize
+from .documents import Document, entity
 
 MAX_TOKENS = 512  # longest piece of a sentence tagged at once
 GROUP_SENTENCES = 2048  # documents are gathered until they hold this many sentences, then tagged together

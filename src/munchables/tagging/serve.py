@@ -42,14 +42,14 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, model_validator
 
 from .. import __version__
-from .documents import Document, Passage
+from ..choices import OVERLAPS
 from ..errors import UserError
+from ..util.threads import set_threads
+from .documents import Document, Passage
 from .formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
 from .formats import OUTPUT_FORMATS, colour, html_document
-from .tagger import Tagger
-from ..choices import OVERLAPS
 from .heads import Tagged
-from ..util.threads import set_threads
+from .tagger import Tagger
 
 log = logging.getLogger("munchables")
 

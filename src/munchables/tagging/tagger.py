@@ -17,20 +17,20 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from .. import __version__
-from ..data.batching import Collator
 from ..choices import OVERLAPS
+from ..data.batching import Collator
 from ..data.corpus import Corpus
-from ..util.device import pick_device
-from .documents import Document
+from ..data.vocab import Vocabularies
 from ..embeddings.features import feature_specs, features_from_specs
 from ..errors import UserError
 from ..evaluate import score
-from ..util.files import atomic_write
 from ..model import ModelConfig, MultiTaskTagger, legacy_head_keys
+from ..util.device import pick_device
+from ..util.files import atomic_write
 from ..util.progress import Progress
 from ..util.serialization import check_format, load_torch, require_fields
+from .documents import Document
 from .heads import Tagged, batches, split_long, tag_documents
-from ..data.vocab import Vocabularies
 
 MODEL_FILE = "model.pt"
 FORMAT = 1  # of model.pt; raise it when a change makes older munchables misread the file

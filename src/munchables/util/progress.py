@@ -1,10 +1,11 @@
 """Progress a person can read: a bar with a total and an ETA on a terminal, one line now and then in a log.
 
 `Progress` counts the updates of a training run, one `step(stage, epoch)` call per update from
-the trainer's loop (never inside the step itself). On a terminal it draws a tqdm bar per epoch
-with the epoch's total and the time left; when stderr is not a terminal (a log file, a batch
-job) it logs one line every `every` seconds instead ("stage 1 epoch 3: 120/400 updates, 41 s,
-about 95 s left"), since a bar's carriage returns make no sense in a file.
+the trainer's loop (never inside the step itself), the sentences `munch evaluate` tags, and the
+documents `munch predict` tags (tagging/collection.py: no total, a rate as a note). On a
+terminal it draws a tqdm bar per epoch with the epoch's total and the time left; when stderr is
+not a terminal (a log file, a batch job) it logs one line every `every` seconds instead ("stage 1
+epoch 3: 120/400 updates, 41 s, about 95 s left"), since a bar's carriage returns make no sense in a file.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Progress:
         self._done = 0
         self._t0 = self._last = 0.0
 
-    def step(self, stage: int = 1, epoch: int = 1, n: int = 1) -> None:
+    def step(self, stage: int = 1, epoch: int = 1, n: int = 1, note: str | None = None) -> None:
+        """`n` more done; `note` (e.g. "1,200 sentences/s") is shown beside the count."""
         if self.mode == "off":
             return
         if (stage, epoch) != self._key:
@@ -60,6 +62,8 @@ class Progress:
         self._done += n
         if self._bar is not None:
             self._bar.update(n)
+            if note:
+                self._bar.set_postfix_str(note, refresh=False)
             return
         now = time.perf_counter()
         if now - self._last >= self.every:
@@ -67,8 +71,8 @@ class Progress:
             left = eta(self._done, self.total, now - self._t0)
             of = f"/{self.total}" if self.total else ""
             where = self.label or f"stage {stage} epoch {epoch}"
-            log.info("%s: %d%s %ss, %.0f s%s", where, self._done, of, self.unit.strip(), now - self._t0,
-                     f", {left}" if left else "")
+            log.info("%s: %d%s %ss, %.0f s%s%s", where, self._done, of, self.unit.strip(), now - self._t0,
+                     f", {left}" if left else "", f", {note}" if note else "")
 
     def _open(self, stage: int, epoch: int) -> None:
         self.close()
