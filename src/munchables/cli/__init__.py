@@ -301,7 +301,7 @@ def cmd_reproduce(args) -> int:
         data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
         preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
         max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden, threads=args.threads,
-        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors,
+        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors, retrain=args.retrain,
     )
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
           f"{len(summary.failed)} failed", file=sys.stderr)
@@ -345,6 +345,7 @@ def cmd_vectors(args) -> int:
 
 def cmd_vector_subset(args) -> int:
     from ..data.corpus import default_data_dir, load_corpus
+    from ..embeddings.provenance import copy_sidecar
     from ..embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
     from ..util.rundir import refuse_existing
     from ..data.vocab import normalise
@@ -361,6 +362,7 @@ def cmd_vector_subset(args) -> int:
     vectors = load_vectors(args.vectors, trust=args.trust)
     subset = VectorSubset.make(vectors, words, normalise, file_sha256(Path(args.vectors)), Path(args.vectors).name)
     subset.save(args.out)
+    copy_sidecar(args.vectors, args.out, subset.source_sha256)  # where the vectors came from, if known
     log.info("%s vectors kept for the %s words of %s (the file lists %s words): %s; trials keyed as for %s",
              f"{len(subset.key_to_index):,}", f"{len(subset.asked):,}", ", ".join(names),
              f"{len(vectors.index_to_key):,}", args.out, args.vectors)
@@ -528,6 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                "trial against 517 s with 2 threads on a busy 2-core machine)")
     p.add_argument("--status", action="store_true", help="print done / running / left per method and target with "
                                                          "an estimate of the time to go (same flags as the run); runs nothing")
+    p.add_argument("--retrain", action="store_true", help="train again the trials the store holds for this preset made "
+                                                          "with other inputs (other vectors, other --aux ...); refused without it")
     _add_data_dir(p)
     _add_no_fetch(p)
     p.set_defaults(func=cmd_reproduce)

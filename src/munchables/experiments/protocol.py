@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..data.corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
+from ..embeddings.provenance import read_sidecar
 from ..embeddings.word_vectors import vectors_sha256
 from ..errors import UserError, WorkerDied
 from ..ordering import random_order, sorted_order
@@ -141,6 +142,7 @@ class Protocol:
     aux_pool: list[str] | None = None  # the auxiliary corpora of every target; None: every other corpus
     word_vectors: str | None = None  # path of the word vectors every trial starts from
     vectors_sha256: str | None = None
+    vectors_source: dict | None = None  # their sidecar (embeddings.provenance): text hash, libraries
 
     def trial(self, target, method, aux, setting, phase, seed=1) -> Trial:
         p = self.preset
@@ -199,7 +201,7 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
         sha = vectors_sha256(Path(word_vectors))  # a subset counts as the file it came from
         word_vectors = str(Path(word_vectors).resolve())
     return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds,
-                    list(aux) if aux else None, word_vectors, sha)
+                    list(aux) if aux else None, word_vectors, sha, read_sidecar(word_vectors, sha) if sha else None)
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -307,8 +309,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[dict]]:
-    """The store's trial row and score rows of a finished trial."""
+def store_record(trial: Trial, result: dict, commit: str, vectors_source: dict | None = None) -> tuple[dict, list[dict]]:
+    """The store's trial row and score rows of a finished trial; with what it was made from: the
+    vectors' sidecar (`vectors_source`) and the libraries of the worker that trained it."""
     metrics = result["metrics"]
     per_corpus = metrics.get("per_corpus") or {trial.target: {"dev": metrics["dev"], "test": metrics["test"]}}
     scores = [{"corpus": c, "split": split, **m[split]} for c, m in per_corpus.items() for split in ("dev", "test")]
@@ -316,6 +319,10 @@ def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[di
         "key": trial.key, "aux": list(trial.aux), "config": asdict(trial), "epochs": metrics["epochs"],
         "seconds": metrics["seconds"], "device": metrics["device"], "git_commit": commit,
         "curve": result["curve"],
+        "vectors_sha256": trial.vectors_sha256, "text_sha256": (vectors_source or {}).get("text_sha256"),
+        "vectors_made_with": {k: vectors_source[k] for k in ("settings", "versions") if k in vectors_source}
+        if vectors_source else None,
+        **{lib: (result.get("environment") or {}).get(lib) for lib in ("python", "torch", "numpy", "gensim")},
     }
     return row, scores
 
@@ -342,6 +349,7 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
     summary = Summary(skipped=len(store.done_keys()))
     running: dict = {}  # engine handle -> Trial
     failed: set[str] = set()
+    recorded: set[str] = set()
     started = time.perf_counter()
     trials = all_trials(protocol, store.trials())  # the count is an estimate until the dev trials are done
     total, before = len(trials), len({t.key for t in trials} & store.done_keys())
@@ -353,9 +361,13 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 break
             if trial.key in failed or any(t.key == trial.key for t in running.values()):
                 continue
+            if trial.key in recorded:  # recorded by this call, yet planned again: the store does not keep it
+                raise UserError(f"--store {store.path}: trial {trial.key} was recorded but the store does not list "
+                                "it; stopped rather than train it again")
             twin = twin_key(trial)
             if twin in done:  # the same model was trained already: record it, train nothing
                 store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
+                recorded.add(trial.key)
                 summary.ran += 1
                 log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
                          "its result recorded again, nothing trained", trial.key, trial.phase, trial.target,
@@ -381,7 +393,11 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 failed.add(trial.key)
                 summary.failed.append(f"{trial.target} {trial.method} {trial.phase}: {e}")
                 continue
-            store.record(*store_record(trial, result, commit))
+            store.record(*store_record(trial, result, commit, protocol.vectors_source))
+            if trial.key not in store.done_keys():  # record raises when a write fails; this is the last word
+                raise UserError(f"--store {store.path}: trial {trial.key} finished but the store does not hold it "
+                                "after recording; stopped (its results stay in its trial directory)")
+            recorded.add(trial.key)
             summary.ran += 1
             rows = store.trials()
             trials = all_trials(protocol, rows)
