@@ -165,14 +165,14 @@ class Store:
     def _check_writable(self) -> None:
         """A store we cannot write says so (SQLite's own words, "unable to open database file",
         or a failed probe, read like "not a results store")."""
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise UserError(f"{self.label}: the file is read-only; make it writable (chmod u+w) or copy it, "
-                            "for `munch reproduce` and `merge-stores` write to it (`munch report` only reads)")
         parent = next((p for p in [self.path.parent, *self.path.parent.parents] if p.exists()), None)
         if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK):
             raise UserError(f"{self.label}: the directory {parent} is read-only, and SQLite writes its journal "
                             "beside the store; copy the store to a writable directory (`munch report` can read it "
                             "where it is)")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise UserError(f"{self.label}: the file is read-only; make it writable (chmod u+w) or copy it, "
+                            "for `munch reproduce` and `merge-stores` write to it (`munch report` only reads)")
 
     def _check_schema(self) -> None:
         """Refuse what is not a store of this version, in one line, before anything is read or written."""
