@@ -30,13 +30,29 @@ def sidecar_path(vectors: str | Path) -> Path:
 
 
 def training_versions() -> dict[str, str | None]:
-    """What the vectors' bytes depend on: Python, gensim, numpy and scipy (gensim's BLAS)."""
+    """What the vectors' bytes depend on: Python, gensim, numpy, scipy and the BLAS kernel gensim
+    calls through scipy. OpenBLAS picks its kernel by CPU: on one machine (AMD EPYC, AVX-512) a
+    one-epoch run gave three different sha256 under OPENBLAS_CORETYPE=SkylakeX (its default there),
+    Haswell and Prescott (README, "Resuming the committed store")."""
     versions = {k: v for k, v in library_versions().items() if k != "torch"}
     try:
         versions["scipy"] = metadata.version("scipy")
     except metadata.PackageNotFoundError:
         versions["scipy"] = None
+    versions["blas"] = blas_kernel()
     return versions
+
+
+def blas_kernel() -> str | None:
+    """scipy's BLAS as loaded in this process, e.g. "openblas 0.3.30 SkylakeX" (threadpoolctl, which
+    scikit-learn brings with seqeval), or None when it cannot tell."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    found = [i for i in blas if "scipy.libs" in str(i.get("filepath", ""))] or blas  # scipy's wheel, else any
+    return " ".join(str(found[0].get(k)) for k in ("internal_api", "version", "architecture")) if found else None
 
 
 def write_sidecar(vectors: str | Path, vectors_sha256: str, text: str | Path, settings: dict) -> Path:

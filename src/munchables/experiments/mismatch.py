@@ -120,8 +120,8 @@ def _vectors_line(group: Group, m: Mismatch) -> str:
     theirs_v, mine_v = made.get("versions") or {}, mine.get("versions") or {}
     if theirs_v and mine_v:
         libraries = [f"{lib} {theirs_v.get(lib) or 'unknown'} there, {mine_v.get(lib) or 'unknown'} here"
-                     for lib in ("gensim", "numpy", "scipy", "python") if theirs_v.get(lib) != mine_v.get(lib)]
-        libraries = libraries or ["made with the same gensim, numpy, scipy and Python"]
+                     for lib in ("gensim", "numpy", "scipy", "blas", "python") if theirs_v.get(lib) != mine_v.get(lib)]
+        libraries = libraries or ["made with the same gensim, numpy, scipy, BLAS kernel and Python"]
     else:
         side = {(False, False): "unknown on both sides", (False, True): "unknown there",
                 (True, False): "unknown here"}[(bool(theirs_v), bool(mine_v))]
