@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from munchables.cli import main
 from munchables.errors import UserError
 from munchables.experiments import mismatch, reproduce_command
 from munchables.experiments.protocol import PRESETS, Protocol, Trial, plan, store_record
@@ -164,3 +165,46 @@ def test_vectors_are_the_same_bytes_under_two_hash_seeds_and_say_what_made_them(
     assert sidecar["settings"]["seed"] == 1 and sidecar["settings"]["threads"] == 1 and "blas" in sidecar["versions"]
     assert read_sidecar(tmp_path / "v0.bin", "0" * 64) is None  # a sidecar of other bytes is not believed
     assert sidecar_path(tmp_path / "v0.bin") == Path(str(tmp_path / "v0.bin") + ".json")
+
+
+def test_a_subset_carries_the_sidecar_of_the_file_it_was_cut_from(tiny_corpora, tmp_path):
+    """A subset counts as its file in the key, and in the store's inputs: its protocol reads the same sidecar."""
+    from test_vector_subset import fasttext_file
+
+    from munchables.embeddings.provenance import write_sidecar
+    from munchables.embeddings.word_vectors import file_sha256
+    from munchables.experiments.protocol import make_protocol
+
+    whole = fasttext_file(tmp_path / "vectors.bin", min_n=2, max_n=4, bucket=5000)
+    text = tmp_path / "text.txt"
+    text.write_text("aspirin fever\n")
+    write_sidecar(whole, file_sha256(whole), text, {"seed": 0})
+    subset = tmp_path / "subset.npz"
+    assert main(["-q", "vector-subset", "--vectors", str(whole), "--corpora", "main,aux7", "--out", str(subset),
+                 "--data-dir", str(tiny_corpora.data_dir), "--no-fetch"]) == 0
+
+    def source(vectors):
+        return make_protocol(targets=["main"], methods=["single-task"], preset="lowres-cpu",
+                             data_dir=str(tiny_corpora.data_dir), word_vectors=str(vectors)).vectors_source
+
+    assert source(subset) == source(whole) and source(whole)["text_sha256"] == file_sha256(text)
+
+
+def test_the_reproduction_environment_pins_every_dependency_exactly():
+    """requirements-repro.txt (README, "Resuming the committed store") pins every runtime
+    dependency of pyproject.toml with ==, so a new dependency cannot slip past it."""
+    import re
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    needed = {re.split(r"[<>=!~\[ ;]", d)[0].lower() for d in project["dependencies"]}
+    pins = {}
+    for line in (root / "requirements-repro.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            name, sep, version = line.partition("==")
+            assert sep and version, f"not pinned exactly: {line}"
+            pins[name.lower()] = version
+    assert needed <= set(pins), sorted(needed - set(pins))
+    assert {"scipy", "threadpoolctl"} <= set(pins)  # gensim's BLAS, and what reads its kernel
