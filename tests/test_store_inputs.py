@@ -100,7 +100,7 @@ def test_status_and_reproduce_name_the_vectors_a_stores_trials_were_made_with(tm
     found = mismatch.find(p, all_trials(p, stored), stored)
     assert found.count == len(stored) == 4 and found.seconds == 4 * 3600
     lines = "\n".join(mismatch.describe(found, "lowres-cpu", "r.sqlite"))
-    assert "holds 4 lowres-cpu trials of this run made otherwise" in lines
+    assert "holds 4 trials of this run of lowres-cpu made otherwise" in lines
     assert "made with vectors cbcbcbcb..., yours are 73737373... (--word-vectors)" in lines
     assert "same text? unknown (the store's trials record no text hash" in lines
     assert "the libraries that made them: unknown there (gensim 4.4.0 here)" in lines and "about 4.0 h" in lines
@@ -123,7 +123,7 @@ def test_status_and_reproduce_name_the_vectors_a_stores_trials_were_made_with(tm
         fill(store, target)
     options = dict(data_dir=str(tiny_corpora.data_dir), targets=["main"], aux=["aux7"], methods=["single-task"],
                    preset="lowres-cpu", word_vectors=str(vectors))
-    with pytest.raises(UserError, match=r"holds 1 lowres-cpu trials of this run made otherwise \(vectors cbcbcbcb"
+    with pytest.raises(UserError, match=r"holds 1 trial of this run of lowres-cpu made otherwise \(vectors cbcbcbcb"
                                         r".*add --retrain"):
         reproduce_command(tmp_path / "t.sqlite", tmp_path, **options)
     with pytest.raises(BaseException, match="an engine was started"):

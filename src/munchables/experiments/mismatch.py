@@ -29,6 +29,10 @@ COMPARED = tuple(f.name for f in fields(Trial) if f.metadata.get("key", True)
 TRIAL_LIBRARIES = ("python", "torch", "numpy", "gensim")
 
 
+def _trials(n: int) -> str:
+    return f"{n} trial{'s' if n != 1 else ''} of this run"
+
+
 def _short(value) -> str:
     if value is None:
         return "none"
@@ -139,8 +143,7 @@ def describe(m: Mismatch, preset: str, store: str) -> list[str]:
     """Lines for `--status` (empty when nothing differs)."""
     lines = []
     if m.groups:
-        lines.append(f"{store} holds {m.count} {preset} trials of this run made otherwise; they count as not "
-                     "done:")
+        lines.append(f"{store} holds {_trials(m.count)} of {preset} made otherwise; they count as not done:")
         for g in m.groups:
             parts = []
             for name, theirs, mine in g.differences:
@@ -175,7 +178,7 @@ def refusal(m: Mismatch, preset: str, store: str) -> str:
         else:
             what.append(f"{name} {theirs} there, yours {mine} ({FLAGS.get(name, '--preset')})")
     more = f" (and {m.count - len(g.rows)} more made otherwise still)" if m.count > len(g.rows) else ""
-    return (f"--store {store} holds {len(g.rows)} {preset} trials of this run made otherwise ({'; '.join(what)}){more}; "
+    return (f"--store {store} holds {_trials(len(g.rows))} of {preset} made otherwise ({'; '.join(what)}){more}; "
             f"they count as not done and would be trained again (about {duration(m.seconds)} of trial time as "
             "recorded). Run with the inputs they were made with to resume them (`munch reproduce --status` with "
             "the same flags says more), or add --retrain to train them with yours")
