@@ -208,3 +208,22 @@ def test_the_reproduction_environment_pins_every_dependency_exactly():
             pins[name.lower()] = version
     assert needed <= set(pins), sorted(needed - set(pins))
     assert {"scipy", "threadpoolctl"} <= set(pins)  # gensim's BLAS, and what reads its kernel
+
+
+def test_munch_reproduce_status_names_the_mismatch_and_other_presets(tiny_corpora, tmp_path, capsys):
+    vectors = tmp_path / "v.bin"
+    vectors.write_bytes(b"new vectors")
+    with Store(tmp_path / "r.sqlite") as store:
+        fill(store, Protocol(["main"], ["main", "aux7"], {"main": None, "aux7": None}, ["single-task"], [(32, 0.1)],
+                             "lowres-cpu", PRESETS["lowres-cpu"], seeds=2, vectors_sha256=OLD_SHA))
+    args = ["reproduce", "--status", "--data-dir", str(tiny_corpora.data_dir), "--targets", "main", "--aux", "aux7",
+            "--methods", "single-task", "--seeds", "2", "--word-vectors", str(vectors), "--store",
+            str(tmp_path / "r.sqlite"), "--runs-dir", str(tmp_path), "--no-fetch"]
+    assert main([*args, "--preset", "lowres-cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "0 done, 0 running, 2 left" in out
+    assert "holds 2 trials of this run of lowres-cpu made otherwise" in out and "made with vectors cbcbcbcb..." in out
+    assert main([*args, "--preset", "lowres-cpu", "--max-epochs", "180"]) == 0
+    out = capsys.readouterr().out
+    assert "made otherwise" not in out  # another preset: a new experiment, not a mismatch
+    assert "holds no lowres-cpu+max_epochs=180 trial; its trials are of preset lowres-cpu" in out
