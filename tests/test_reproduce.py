@@ -99,7 +99,7 @@ class InstantEngine:
 def test_the_driver_estimates_the_time_left_by_the_work_left(tmp_path, caplog):
     """After single-task (10 s for one unit of work) only a stack trial over three auxiliary corpora
     is left: 6 units, about 60 s (counting trials per hour said 0 s: the fake trials take none)."""
-    from munchables.experiments.protocol import reproduce
+    from munchables.experiments.driver import reproduce
 
     protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "stack"], [(32, 0.1)], "lowres-cpu",
                         PRESETS["lowres-cpu"], seeds=1)
@@ -114,7 +114,7 @@ def test_the_driver_estimates_the_time_left_by_the_work_left(tmp_path, caplog):
 def test_a_final_trial_that_is_its_dev_twin_is_recorded_not_trained_again(tmp_path):
     """lowres-cpu trains finals on train alone, so the seed-1 single-aux final is the chosen
     corpus's selection model (same data, seed and settings): recorded from it, not trained."""
-    from munchables.experiments.protocol import reproduce, twin_key
+    from munchables.experiments.driver import reproduce, twin_key
 
     protocol = Protocol(["ncbi-disease"], CORPORA, FAMILIES, ["single-task", "single-aux"], [(32, 0.1)], "lowres-cpu",
                         PRESETS["lowres-cpu"], seeds=2)

@@ -227,7 +227,8 @@ def test_a_second_reproduce_on_a_store_in_use_names_the_run_that_holds_it(tmp_pa
 def test_a_driver_whose_store_records_nothing_stops(tmp_path):
     """The store said a trial was written and it was not: the driver stops at once instead of
     planning and 'finishing' that trial forever."""
-    from munchables.experiments.protocol import PRESETS, Protocol, reproduce
+    from munchables.experiments.driver import reproduce
+    from munchables.experiments.protocol import PRESETS, Protocol
 
     class Engine:
         slots, handed = 1, 0

@@ -11,7 +11,8 @@ from ..errors import UserError
 from ..util.files import ensure_dir
 from . import mismatch
 from .engines import make_engine, validate_trials
-from .protocol import make_protocol, reproduce
+from .driver import reproduce
+from .protocol import make_protocol
 from .status import all_trials, format_status, status
 from .store import Store, hold, holder
 

@@ -14,30 +14,23 @@ trained on train + dev and scored on test (the final phase), once per seed.
   picks its setting by its own dev F1, and final models are trained for the settings picked.
 
 `plan()` is a pure function of the finished trials: it returns the trials whose inputs are known
-and says whether anything still waits on a trial not yet run. `reproduce()` loops: plan, submit
-what is ready to the engine, record each trial as it finishes, plan again.
+and says whether anything still waits on a trial not yet run. `driver.reproduce()` loops: plan,
+submit what is ready to the engine, record each trial as it finishes, plan again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import subprocess
-import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..data.corpus import available_corpora, corpus_family, default_data_dir
 from ..choices import GRIDS, LOSS_REDUCTIONS, PROTOCOL_METHODS as METHODS, check
 from ..embeddings.provenance import read_sidecar
 from ..embeddings.word_vectors import vectors_sha256
-from ..errors import UserError, WorkerDied
+from ..errors import UserError
 from ..ordering import random_order, sorted_order
-from ..util.progress import duration
-from .store import Store
-
-log = logging.getLogger("munchables")
 
 BASE_METHOD = {m: m.removesuffix("-sort") for m in METHODS}  # what pipeline.train runs
 PAPER_GRID = ((16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1))  # (batch size, learning rate), section 4.1
@@ -298,15 +291,7 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
     return ready, waiting
 
 
-# --- the driver ------------------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+# --- the store's rows of a trial --------------------------------------------------------------
 
 
 def store_record(trial: Trial, result: dict, commit: str, vectors_source: dict | None = None) -> tuple[dict, list[dict]]:
@@ -325,93 +310,3 @@ def store_record(trial: Trial, result: dict, commit: str, vectors_source: dict |
         **{lib: (result.get("environment") or {}).get(lib) for lib in ("python", "torch", "numpy", "gensim")},
     }
     return row, scores
-
-
-def twin_key(trial: Trial) -> str | None:
-    """The key of the dev trial that trains the very model `trial` does, or None: a final trial
-    trained on train alone (lowres-cpu's finals) is its dev-phase twin with another label (the
-    seed-1 single-aux final repeats the chosen corpus's selection model)."""
-    return replace(trial, phase="dev").key if trial.phase == "final" and not trial.train_on_dev else None
-
-
-@dataclass
-class Summary:
-    ran: int = 0  # trials trained (or copied from their dev twin) by this call
-    skipped: int = 0  # trials found in the store
-    failed: list[str] = field(default_factory=list)
-
-
-def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir=None, device="auto") -> Summary:
-    """Run every trial of the protocol not yet in the store, recording each as it finishes."""
-    from .status import all_trials, estimate  # imported here: status imports this module
-
-    commit = git_commit()
-    summary = Summary(skipped=len(store.done_keys()))
-    running: dict = {}  # engine handle -> Trial
-    failed: set[str] = set()
-    recorded: set[str] = set()
-    started = time.perf_counter()
-    trials = all_trials(protocol, store.trials())  # the count is an estimate until the dev trials are done
-    total, before = len(trials), len({t.key for t in trials} & store.done_keys())
-    while True:
-        ready, waiting = plan(protocol, store.trials())
-        copied, done = False, store.done_keys()
-        for trial in ready:  # in plan order: a target's finals before the next target's dev trials
-            if len(running) >= engine.slots:
-                break
-            if trial.key in failed or any(t.key == trial.key for t in running.values()):
-                continue
-            if trial.key in recorded:  # recorded by this call, yet planned again: the store does not keep it
-                raise UserError(f"--store {store.path}: trial {trial.key} was recorded but the store does not list "
-                                "it; stopped rather than train it again")
-            twin = twin_key(trial)
-            if twin in done:  # the same model was trained already: record it, train nothing
-                store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
-                recorded.add(trial.key)
-                summary.ran += 1
-                log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
-                         "its result recorded again, nothing trained", trial.key, trial.phase, trial.target,
-                         trial.method, trial.seed, twin)
-                copied = True
-                continue
-            log.info("trial %s (%d started of about %d): %s %s %s bs %d lr %g seed %d [%s]", trial.key,
-                     before + summary.ran + len(running) + 1, total, trial.phase, trial.target,
-                     trial.method, trial.batch_size, trial.lr, trial.seed, " -> ".join(trial.aux))
-            running[engine.submit(trial, runs_dir, data_dir, device)] = trial
-        if not running:
-            if copied:  # what the copies finished may let more trials start
-                continue
-            break
-        for handle in engine.wait(list(running)):
-            trial = running.pop(handle)
-            try:
-                result = engine.result(handle)
-            except WorkerDied:  # the pool is gone: nothing more can run
-                raise
-            except Exception as e:  # a failed trial is reported, never recorded
-                log.error("trial %s (%s %s) failed: %s", trial.key, trial.target, trial.method, e)
-                failed.add(trial.key)
-                summary.failed.append(f"{trial.target} {trial.method} {trial.phase}: {e}")
-                continue
-            store.record(*store_record(trial, result, commit, protocol.vectors_source))
-            if trial.key not in store.done_keys():  # record raises when a write fails; this is the last word
-                raise UserError(f"--store {store.path}: trial {trial.key} finished but the store does not hold it "
-                                "after recording; stopped (its results stay in its trial directory)")
-            recorded.add(trial.key)
-            summary.ran += 1
-            rows = store.trials()
-            trials = all_trials(protocol, rows)
-            total = max(len(trials), before + summary.ran + len(running))
-            # as `--status` estimates it: the finished trials' time per unit of work (iter and stack
-            # weigh M times single-task), not this call's trials per hour (blind to running ones)
-            _, eta = estimate([(t, t.key) for t in trials], rows, {t.key for t in running.values()},
-                              min(engine.slots, len(running) + 1))
-            scores = (f"test F1 {result['metrics']['test']['f1']:.4f}" if trial.train_on_dev  # dev F1 means nothing
-                      else f"dev F1 {result['metrics']['dev']['f1']:.4f} test F1 {result['metrics']['test']['f1']:.4f}")
-            log.info("trial %d of about %d done (%s, %s so far%s): %s %s %s %s", before + summary.ran, total, trial.key,
-                     duration(time.perf_counter() - started),
-                     f", about {duration(eta)} left" if eta and total > before + summary.ran else "",
-                     trial.phase, trial.target, trial.method, scores)
-    if waiting and not summary.failed:
-        raise AssertionError("unreachable: trials wait on inputs though nothing runs")
-    return summary
