@@ -1,6 +1,7 @@
 """`munch reproduce`: the protocol's selection, the store surviving a kill, the Ray engine."""
 
 import os
+import platform
 import signal
 import sqlite3
 import subprocess
@@ -178,6 +179,11 @@ def test_killed_run_resumes_without_losing_or_repeating_a_trial(tiny_corpora, tm
     assert len(after) == 6 and len({k for k, *_ in after}) == 6
     assert set(before) <= set(after)  # finished trials untouched: same time stamp, wall time, epochs
     assert all(scores[k] == 2 for k, *_ in after) and orphans == 0  # dev and test of the target, nothing partial
+    import torch
+
+    db = sqlite3.connect(store)  # each trial says which libraries trained it (the worker's)
+    assert db.execute("SELECT DISTINCT torch, python FROM trials").fetchall() == [(torch.__version__, platform.python_version())]
+    db.close()
 
     again = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert "0 trials run, 6 found" in again.stderr and _trials(store)[0] == after
