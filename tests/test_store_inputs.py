@@ -227,3 +227,29 @@ def test_munch_reproduce_status_names_the_mismatch_and_other_presets(tiny_corpor
     out = capsys.readouterr().out
     assert "made otherwise" not in out  # another preset: a new experiment, not a mismatch
     assert "holds no lowres-cpu+max_epochs=180 trial; its trials are of preset lowres-cpu" in out
+
+
+def test_trials_recorded_before_the_sidecar_get_its_text_hash(tiny_corpora, tmp_path, monkeypatch):
+    """The same vector bytes came from the same text: `munch reproduce` with a sidecar'd vector file
+    fills in the trials made with those bytes that do not say (the round-2 store's first trials)."""
+    from munchables.embeddings.provenance import write_sidecar
+    from munchables.embeddings.word_vectors import file_sha256
+
+    vectors, text = tmp_path / "v.bin", tmp_path / "text.txt"
+    vectors.write_bytes(b"the vectors")
+    text.write_text("aspirin fever\n")
+    sha = file_sha256(vectors)
+    with Store(tmp_path / "r.sqlite") as store:
+        fill(store, Protocol(["main"], ["main", "aux7"], {"main": None, "aux7": None}, ["single-task"], [(32, 0.1)],
+                             "lowres-cpu", PRESETS["lowres-cpu"], seeds=2, vectors_sha256=sha))
+        fill(store, Protocol(["main"], ["main", "aux7"], {"main": None, "aux7": None}, ["single-task"], [(32, 0.1)],
+                             "lowres-cpu+hidden=8", PRESETS["lowres-cpu"], seeds=1, vectors_sha256=OLD_SHA))
+    write_sidecar(vectors, sha, text, {"seed": 1})
+    monkeypatch.setattr("munchables.experiments.validate_trials", lambda *a: None)
+    monkeypatch.setattr("munchables.experiments.make_engine", lambda *a: pytest.fail("stop here"))
+    with pytest.raises(BaseException, match="stop here"):
+        reproduce_command(tmp_path / "r.sqlite", tmp_path, data_dir=str(tiny_corpora.data_dir), targets=["main"],
+                          aux=["aux7"], methods=["single-task"], seeds=3, preset="lowres-cpu", word_vectors=str(vectors))
+    with Store(tmp_path / "r.sqlite", readonly=True) as store:
+        texts = {t["vectors_sha256"]: t["text_sha256"] for t in store.trials()}
+    assert texts == {sha: file_sha256(text), OLD_SHA: None}  # other vectors' trials are left unknown

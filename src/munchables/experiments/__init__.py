@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from ..embeddings.provenance import sidecar_path
 from ..errors import UserError
 from ..util.files import ensure_dir
 from . import mismatch
@@ -15,6 +17,8 @@ from .driver import reproduce
 from .protocol import make_protocol
 from .status import all_trials, format_status, status
 from .store import Store, hold, holder
+
+log = logging.getLogger("munchables")
 
 
 def reproduce_command(store_path: str | Path, runs_dir: str | Path, engine: str = "local", jobs: int = 1,
@@ -28,9 +32,15 @@ def reproduce_command(store_path: str | Path, runs_dir: str | Path, engine: str 
     validate_trials(protocol, Path(runs_dir), data_dir, device)  # every setting, before any worker starts
     ensure_dir(runs_dir, "--runs-dir", create=False)
     with Store(store_path) as store, hold(store_path):
-        found = mismatch.find(protocol, all_trials(protocol, store.trials()), store.trials())
+        done = store.trials()
+        found = mismatch.find(protocol, all_trials(protocol, done), done)
         if found.groups and not retrain:
             raise UserError(mismatch.refusal(found, protocol.preset_name, str(store_path)))
+        if protocol.vectors_source:  # trials recorded before the sidecar existed: where their vectors came from
+            filled = store.fill_vectors_source(protocol.vectors_sha256, protocol.vectors_source)
+            if filled:
+                log.info("%d trials made with these vectors now record the text they came from (%s...), from %s",
+                         filled, str(protocol.vectors_source.get("text_sha256"))[:8], sidecar_path(protocol.word_vectors))
         runner = make_engine(engine, jobs, ray_address, gpus_per_trial, cpus_per_trial, ray_init, threads)
         try:
             return reproduce(protocol, store, runner, Path(runs_dir), data_dir, device)

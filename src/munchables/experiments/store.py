@@ -243,8 +243,8 @@ class Store:
             with self.db:  # BEGIN ... COMMIT, or ROLLBACK on any error
                 return write(self.db)
         except sqlite3.Error as e:
-            raise UserError(f"{self.label}: could not record trial {key} ({e}); nothing of it was written (its "
-                            "results stay in its trial directory: the next run records them)") from None
+            raise UserError(f"{self.label}: could not record trial {key} ({e}); nothing of it was written (a "
+                            "trial's results stay in its trial directory: the next run records them)") from None
 
     def _has(self, db, key: str) -> bool:
         return db.execute("SELECT 1 FROM trials WHERE key = ?", (key,)).fetchone() is not None
@@ -308,6 +308,18 @@ class Store:
             return True
 
         return self._write(key, write)
+
+    def fill_vectors_source(self, vectors_sha256: str, source: dict) -> int:
+        """Give the trials made with vectors `vectors_sha256` that do not say where those came from
+        the sidecar of these very bytes (embeddings.provenance); how many were filled."""
+        made_with = json.dumps({k: source[k] for k in ("settings", "versions") if k in source})
+
+        def write(db) -> int:
+            return db.execute("UPDATE trials SET text_sha256 = ?, vectors_made_with = ? WHERE vectors_sha256 = ? "
+                              "AND text_sha256 IS NULL AND vectors_made_with IS NULL",
+                              (source.get("text_sha256"), made_with, vectors_sha256)).rowcount
+
+        return self._write(f"made with vectors {vectors_sha256[:8]}", write)
 
     def merge_from(self, other: str | Path) -> tuple[int, int]:
         """Copy in the trials of another store (a run on another machine) that this one lacks, each
