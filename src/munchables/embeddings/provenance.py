@@ -47,6 +47,7 @@ def blas_kernel() -> str | None:
     """scipy's BLAS as loaded in this process, e.g. "openblas 0.3.30 SkylakeX" (threadpoolctl, which
     scikit-learn brings with seqeval), or None when it cannot tell."""
     try:
+        import scipy.linalg  # noqa: F401  (loads the BLAS gensim calls, if gensim has not yet)
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
