@@ -181,4 +181,5 @@ def refusal(m: Mismatch, preset: str, store: str) -> str:
     return (f"--store {store} holds {_trials(len(g.rows))} of {preset} made otherwise ({'; '.join(what)}){more}; "
             f"they count as not done and would be trained again (about {duration(m.seconds)} of trial time as "
             "recorded). Run with the inputs they were made with to resume them (`munch reproduce --status` with "
-            "the same flags says more), or add --retrain to train them with yours")
+            "the same flags says more), give another --store to start afresh with yours, or add --retrain to train "
+            "them with yours in this store (a report then needs the two sets in separate stores)")
