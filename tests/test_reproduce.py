@@ -1,6 +1,7 @@
 """`munch reproduce`: the protocol's selection, the store surviving a kill, the Ray engine."""
 
 import os
+import platform
 import signal
 import sqlite3
 import subprocess
@@ -179,6 +180,11 @@ def test_killed_run_resumes_without_losing_or_repeating_a_trial(tiny_corpora, tm
     assert len(after) == 6 and len({k for k, *_ in after}) == 6
     assert set(before) <= set(after)  # finished trials untouched: same time stamp, wall time, epochs
     assert all(scores[k] == 2 for k, *_ in after) and orphans == 0  # dev and test of the target, nothing partial
+    import torch
+
+    db = sqlite3.connect(store)  # each trial says which libraries trained it (the worker's)
+    assert db.execute("SELECT DISTINCT torch, python FROM trials").fetchall() == [(torch.__version__, platform.python_version())]
+    db.close()
 
     again = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert "0 trials run, 6 found" in again.stderr and _trials(store)[0] == after
@@ -279,7 +285,8 @@ def test_report_prints_seeds_bootstrap_and_gain_intervals(tmp_path):
         assert len(store.sentence_counts()) == 2 * len(store.trials())
     md = write_report(tmp_path / "r.sqlite", tmp_path / "report").read_text()
     conc = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | conc |"))
-    assert "+28.07, +28.07, +28.07" in conc and "| better |" in conc and "| 0.000 |" in conc
+    assert "+28.07, +28.07, +28.07" in conc and "| better |" in conc and "| < 0.001 |" in conc
+    assert "0.000 |" not in md  # a p below the bootstrap's resolution is never printed as zero
     aux = next(line for line in md.splitlines() if line.startswith("| ncbi-disease | single-aux |"))
     assert "within noise" in aux
     assert "95% interval" in md and (tmp_path / "report" / "gain_intervals.csv").exists()

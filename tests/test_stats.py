@@ -81,3 +81,18 @@ def test_runs_over_different_sentences_are_refused():
     rng = np.random.default_rng(6)
     with pytest.raises(ValueError, match="same sentences"):
         paired_bootstrap(_runs(rng, 10, 1, 0.5), _runs(rng, 11, 1, 0.5))
+
+
+def test_a_p_below_the_resolution_is_never_zero_and_weak_comparisons_say_why():
+    rng = np.random.default_rng(5)
+    base = _runs(rng, 400, 1, 0.3)
+    better = _runs(rng, 400, 1, 0.95)
+    c = paired_bootstrap(better, base, resamples=2000)
+    assert c.p == 0.0 and c.sentences == 400
+    assert c.p_text == "< 0.001 (1 seed: sentence noise only)"
+    assert paired_bootstrap(better, base, resamples=200).p_text.startswith("< 0.005 ")  # resolution 1/200
+    few = paired_bootstrap([r[:12] for r in better + better], [r[:12] for r in base + base], resamples=500)
+    assert few.seeds == 2 and few.p_text.endswith("(only 12 sentences)")
+    from munchables.experiments.stats import p_text
+
+    assert p_text(0.0123, 2000, 3, 400) == "0.012" and p_text(0.0004, 2000, 3, 400) == "< 0.001"

@@ -72,6 +72,7 @@ def cmd_vectors(args) -> int:
 
 def cmd_vector_subset(args) -> int:
     from ..data.corpus import default_data_dir, load_corpus
+    from ..embeddings.provenance import copy_sidecar
     from ..embeddings.word_vectors import VectorSubset, file_sha256, load_vectors
     from ..util.rundir import refuse_existing
     from ..data.vocab import normalise
@@ -88,6 +89,7 @@ def cmd_vector_subset(args) -> int:
     vectors = load_vectors(args.vectors, trust=args.trust)
     subset = VectorSubset.make(vectors, words, normalise, file_sha256(Path(args.vectors)), Path(args.vectors).name)
     subset.save(args.out)
+    copy_sidecar(args.vectors, args.out, subset.source_sha256)  # where the vectors came from, if known
     log.info("%s vectors kept for the %s words of %s (the file lists %s words): %s; trials keyed as for %s",
              f"{len(subset.key_to_index):,}", f"{len(subset.asked):,}", ", ".join(names),
              f"{len(vectors.index_to_key):,}", args.out, args.vectors)

@@ -38,7 +38,7 @@ def cmd_reproduce(args) -> int:
         data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
         preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
         max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden, threads=args.threads,
-        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors,
+        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors, retrain=args.retrain,
     )
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
           f"{len(summary.failed)} failed", file=sys.stderr)
@@ -101,6 +101,8 @@ def register(sub) -> None:
                                                "trial against 517 s with 2 threads on a busy 2-core machine)")
     p.add_argument("--status", action="store_true", help="print done / running / left per method and target with "
                                                          "an estimate of the time to go (same flags as the run); runs nothing")
+    p.add_argument("--retrain", action="store_true", help="train again the trials the store holds for this preset made "
+                                                          "with other inputs (other vectors, other --aux ...); refused without it")
     _add_data_dir(p)
     _add_no_fetch(p)
     p.set_defaults(func=cmd_reproduce)

@@ -17,6 +17,8 @@ from pathlib import Path
 from ..data.text import read_lines
 from ..errors import UserError
 from ..util.files import atomic_write, out_file
+from .provenance import write_sidecar
+from .word_vectors import file_sha256
 
 log = logging.getLogger("munchables")
 
@@ -103,7 +105,9 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
         gensim_log.removeFilter(progress)
         gensim_log.setLevel(level)
     atomic_write(out, lambda tmp: save_facebook_model(model, tmp))
-    result = {"out": str(out), "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
+    sha = file_sha256(out)
+    write_sidecar(out, sha, text, asdict(config))  # what made these bytes: the text's hash, the libraries
+    result = {"out": str(out), "sha256": sha, "sentences": n_lines, "vocabulary": len(model.wv.index_to_key),
               "seconds": round(time.perf_counter() - started, 1), **asdict(config)}
     log.info("fastText: a vocabulary of %s words (seen at least %d times), %d dimensions, from %s sentences in %.1f s, saved to %s",
              f"{result['vocabulary']:,}", config.min_count, config.dim, f"{n_lines:,}", result["seconds"], out)

@@ -1,8 +1,8 @@
-"""The driver of `munch reproduce`: plan, submit what is ready, record each trial as it finishes.
+"""The driver of `munch reproduce`: plan, submit what is ready to the engine, record each trial as
+it finishes, plan again (protocol.plan is a pure function of the finished trials).
 
-Apart from the protocol (protocol.py: what the trials are, a pure function of the finished ones)
-and from the status (status.py: what is done and left, with an estimate), both of which it uses;
-so that neither imports the other.
+Apart from protocol.py so that status.py (the plan's done / running / left, and the estimate the
+driver logs) imports the protocol without an import cycle.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ..errors import WorkerDied
+from ..errors import UserError, WorkerDied
 from ..util.progress import duration
-from .protocol import Protocol, Trial, plan
+from .protocol import Protocol, Trial, plan, store_record
 from .status import all_trials, estimate
 from .store import Store
 
 log = logging.getLogger("munchables")
-
-
-# --- the driver ------------------------------------------------------------------------------
 
 
 def git_commit() -> str:
@@ -31,19 +28,6 @@ def git_commit() -> str:
                               text=True, timeout=10).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def store_record(trial: Trial, result: dict, commit: str) -> tuple[dict, list[dict]]:
-    """The store's trial row and score rows of a finished trial."""
-    metrics = result["metrics"]
-    per_corpus = metrics.get("per_corpus") or {trial.target: {"dev": metrics["dev"], "test": metrics["test"]}}
-    scores = [{"corpus": c, "split": split, **m[split]} for c, m in per_corpus.items() for split in ("dev", "test")]
-    row = asdict(trial) | {
-        "key": trial.key, "aux": list(trial.aux), "config": asdict(trial), "epochs": metrics["epochs"],
-        "seconds": metrics["seconds"], "device": metrics["device"], "git_commit": commit,
-        "curve": result["curve"],
-    }
-    return row, scores
 
 
 def twin_key(trial: Trial) -> str | None:
@@ -66,6 +50,7 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
     summary = Summary(skipped=len(store.done_keys()))
     running: dict = {}  # engine handle -> Trial
     failed: set[str] = set()
+    recorded: set[str] = set()
     started = time.perf_counter()
     trials = all_trials(protocol, store.trials())  # the count is an estimate until the dev trials are done
     total, before = len(trials), len({t.key for t in trials} & store.done_keys())
@@ -77,9 +62,13 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 break
             if trial.key in failed or any(t.key == trial.key for t in running.values()):
                 continue
+            if trial.key in recorded:  # recorded by this call, yet planned again: the store does not keep it
+                raise UserError(f"--store {store.path}: trial {trial.key} was recorded but the store does not list "
+                                "it; stopped rather than train it again")
             twin = twin_key(trial)
             if twin in done:  # the same model was trained already: record it, train nothing
                 store.copy_trial(twin, trial.key, trial.phase, asdict(trial) | {"aux": list(trial.aux)})
+                recorded.add(trial.key)
                 summary.ran += 1
                 log.info("trial %s: %s %s %s seed %d is the model of dev trial %s (same data, seed and settings); "
                          "its result recorded again, nothing trained", trial.key, trial.phase, trial.target,
@@ -105,7 +94,11 @@ def reproduce(protocol: Protocol, store: Store, engine, runs_dir: Path, data_dir
                 failed.add(trial.key)
                 summary.failed.append(f"{trial.target} {trial.method} {trial.phase}: {e}")
                 continue
-            store.record(*store_record(trial, result, commit))
+            store.record(*store_record(trial, result, commit, protocol.vectors_source))
+            if trial.key not in store.done_keys():  # record raises when a write fails; this is the last word
+                raise UserError(f"--store {store.path}: trial {trial.key} finished but the store does not hold it "
+                                "after recording; stopped (its results stay in its trial directory)")
+            recorded.add(trial.key)
             summary.ran += 1
             rows = store.trials()
             trials = all_trials(protocol, rows)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..choices import ENGINES, check
 from ..errors import UserError, WorkerDied
 from ..util.checks import threads as check_threads
+from ..util.versions import library_versions
 from .protocol import BASE_METHOD
 
 
@@ -73,7 +74,8 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
     log_path = out / "log.jsonl"
     records = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     curve = [{k: r.get(k) for k in ("stage", "epoch", "loss", "dev_f1")} for r in records if r["event"] == "epoch"]
-    return {"metrics": metrics, "curve": curve}
+    # the libraries of this worker (a Ray worker's may differ from the driver's)
+    return {"metrics": metrics, "curve": curve, "environment": library_versions()}
 
 
 def _init_worker(threads: int) -> None:

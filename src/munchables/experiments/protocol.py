@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..choices import GRIDS, LOSS_REDUCTIONS, check
 from ..choices import PROTOCOL_METHODS as METHODS
 from ..data.corpus import available_corpora, corpus_family, default_data_dir
+from ..embeddings.provenance import read_sidecar
 from ..embeddings.word_vectors import vectors_sha256
 from ..errors import UserError
 from ..ordering import random_order, sorted_order
 from ..settings import ModelConfig, RunOptions, TrainConfig
-
-log = logging.getLogger("munchables")
 
 BASE_METHOD = {m: m.removesuffix("-sort") for m in METHODS}  # what pipeline.train runs
 PAPER_GRID = ((16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1))  # (batch size, learning rate), section 4.1
@@ -62,8 +60,7 @@ PRESETS = {
     # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16). A smoke test; the mean
     # loss, as when its committed results were run.
     "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),
-    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256 (munch train's defaults
-    # are the paper's model), the 2 x 2 grid.
+    # The paper: full corpora, the convergence rule uncapped, BiLSTM 256, the 2 x 2 grid.
     "paper": Preset(max_epochs=None, train_limit=None, hidden=ModelConfig.hidden, word_dim=ModelConfig.word_dim,
                     grid="paper"),
     # Converged comparisons on a 2-core CPU (docs/results.md): the low-resource setting, the
@@ -96,8 +93,7 @@ class Trial:
     hidden: int
     word_dim: int
     # Fields added later: in the key only when they differ from their default, so the trials of
-    # stores written before them keep their keys. These defaults are the store's, not munch
-    # train's: written here so that a new training default never changes an old trial's key.
+    # stores written before them keep their keys.
     loss_reduction: str = "mean"
     aux_whole: bool = False
     final_on_dev: bool = True  # a final trial trains on train + dev
@@ -142,6 +138,7 @@ class Protocol:
     aux_pool: list[str] | None = None  # the auxiliary corpora of every target; None: every other corpus
     word_vectors: str | None = None  # path of the word vectors every trial starts from
     vectors_sha256: str | None = None
+    vectors_source: dict | None = None  # their sidecar (embeddings.provenance): text hash, libraries
 
     def trial(self, target, method, aux, setting, phase, seed=1) -> Trial:
         p = self.preset
@@ -200,7 +197,7 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
         sha = vectors_sha256(Path(word_vectors))  # a subset counts as the file it came from
         word_vectors = str(Path(word_vectors).resolve())
     return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds,
-                    list(aux) if aux else None, word_vectors, sha)
+                    list(aux) if aux else None, word_vectors, sha, read_sidecar(word_vectors, sha) if sha else None)
 
 
 # --- selection -------------------------------------------------------------------------------
@@ -295,3 +292,24 @@ def plan(protocol: Protocol, done: list[dict]) -> tuple[list[Trial], bool]:
             chosen = best({s: dev_f1(row, target) for s, row in dev.items()})
             finals(target, method, orders[chosen], chosen)
     return ready, waiting
+
+
+# --- the store's rows of a trial --------------------------------------------------------------
+
+
+def store_record(trial: Trial, result: dict, commit: str, vectors_source: dict | None = None) -> tuple[dict, list[dict]]:
+    """The store's trial row and score rows of a finished trial; with what it was made from: the
+    vectors' sidecar (`vectors_source`) and the libraries of the worker that trained it."""
+    metrics = result["metrics"]
+    per_corpus = metrics.get("per_corpus") or {trial.target: {"dev": metrics["dev"], "test": metrics["test"]}}
+    scores = [{"corpus": c, "split": split, **m[split]} for c, m in per_corpus.items() for split in ("dev", "test")]
+    row = asdict(trial) | {
+        "key": trial.key, "aux": list(trial.aux), "config": asdict(trial), "epochs": metrics["epochs"],
+        "seconds": metrics["seconds"], "device": metrics["device"], "git_commit": commit,
+        "curve": result["curve"],
+        "vectors_sha256": trial.vectors_sha256, "text_sha256": (vectors_source or {}).get("text_sha256"),
+        "vectors_made_with": {k: vectors_source[k] for k in ("settings", "versions") if k in vectors_source}
+        if vectors_source else None,
+        **{lib: (result.get("environment") or {}).get(lib) for lib in ("python", "torch", "numpy", "gensim")},
+    }
+    return row, scores

@@ -20,13 +20,14 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
 from ..evaluate import Score
 from ..util.files import ensure_dir
 from .. import paper
-from . import stats
+from . import sizes, stats
 from ..choices import METHODS as TABLE2_METHODS, PROTOCOL_METHODS as METHODS
 from .protocol import best
 from .store import Store
@@ -38,16 +39,29 @@ TABLE4_METHODS = ("iter", "iter-sort", "stack", "stack-sort")
 
 
 def load(store_path, preset: str | None = None) -> list[dict]:
+    """The trials of one preset (the store's only one when `preset` is None)."""
     with Store(store_path, readonly=True) as store:
-        trials = store.trials()
+        return select(store.trials(), preset, store_path)
+
+
+def select(trials: list[dict], preset: str | None, store_path) -> list[dict]:
+    """The trials of `preset`, refused when they were made with several sets of word vectors (a
+    comparison would pair trials of different inputs)."""
     presets = sorted({t["preset"] for t in trials})
-    if preset is not None:
-        trials = [t for t in trials if t["preset"] == preset]
-        if not trials:
-            raise UserError(f"{store_path}: no trials of preset {preset!r}; the store holds {', '.join(presets) or 'none'}")
-    elif len(presets) > 1:
+    if preset is None and len(presets) > 1:
         raise UserError(f"{store_path} holds trials of several presets ({', '.join(presets)}); choose one with --preset")
-    return trials
+    preset = preset if preset is not None else (presets[0] if presets else None)
+    chosen = [t for t in trials if t["preset"] == preset]
+    if not chosen and preset is not None:
+        raise UserError(f"{store_path}: no trials of preset {preset!r}; the store holds {', '.join(presets) or 'none'}")
+    vectors = {t["config"].get("vectors_sha256") for t in chosen}
+    if len(vectors) > 1:
+        shown = ", ".join(f"{(v or 'none')[:8]} ({sum(t['config'].get('vectors_sha256') == v for t in chosen)} trials)"
+                          for v in sorted(vectors, key=str))
+        raise UserError(f"{store_path}: the {preset} trials were made with {len(vectors)} sets of word vectors "
+                        f"({shown}); a report would pair trials of different inputs: keep each set in a store of "
+                        "its own (copy the store and delete the other set's trials)")
+    return chosen
 
 
 def load_counts(store_path) -> dict:
@@ -165,17 +179,21 @@ def gain_matrix(trials: list[dict], targets: list[str]) -> tuple[list[str], dict
     return columns, matrix
 
 
-def significance(trials: list[dict], counts: dict, targets, methods, baseline: str = "single-task") -> list[dict]:
+def significance(trials: list[dict], counts: dict, targets, methods, baseline: str = "single-task",
+                 baseline_trials: list[dict] | None = None) -> list[dict]:
     """Each method against `baseline` per target: test F1 over seeds, per-seed paired differences,
     and the paired bootstrap over test sentences (stats.paired_bootstrap) where the store has
-    per-sentence counts. F1 and differences in points."""
+    per-sentence counts. F1 and differences in points. With `baseline_trials` (a control preset's,
+    e.g. single-task trained as many epochs as iter) the baseline comes from those, and the
+    method named `baseline` is compared with it too."""
     rows = []
     for target in targets:
-        base = {t["seed"]: t for t in final_trials(trials, baseline, target) if (target, "test") in t["scores"]}
+        base = {t["seed"]: t for t in final_trials(baseline_trials if baseline_trials is not None else trials,
+                                                   baseline, target) if (target, "test") in t["scores"]}
         for method in methods:
             runs = {t["seed"]: t for t in final_trials(trials, method, target) if (target, "test") in t["scores"]}
             seeds = sorted(set(base) & set(runs))
-            if method == baseline or not seeds:
+            if (method == baseline and baseline_trials is None) or not seeds:
                 continue
             ours = [100 * _f1(runs[k], target, "test") for k in seeds]
             theirs = [100 * _f1(base[k], target, "test") for k in seeds]
@@ -183,13 +201,14 @@ def significance(trials: list[dict], counts: dict, targets, methods, baseline: s
                    "f1": statistics.mean(ours), "std": _mean_std(ours)[1],
                    "baseline_f1": statistics.mean(theirs), "baseline_std": _mean_std(theirs)[1],
                    "per_seed": [a - b for a, b in zip(ours, theirs)], "delta": statistics.mean(ours) - statistics.mean(theirs),
-                   "low": None, "high": None, "p": None, "within_noise": None,
+                   "low": None, "high": None, "p": None, "p_text": None, "within_noise": None,
                    "devices": _devices([runs[k] for k in seeds]) + " / " + _devices([base[k] for k in seeds])}
             a = [counts.get((runs[k]["key"], target, "test")) for k in seeds]
             b = [counts.get((base[k]["key"], target, "test")) for k in seeds]
             if all(x is not None for x in a + b):
                 c = stats.paired_bootstrap(a, b)
-                row |= {"low": 100 * c.low, "high": 100 * c.high, "p": c.p, "within_noise": c.within_noise}
+                row |= {"low": 100 * c.low, "high": 100 * c.high, "p": c.p, "p_text": c.p_text,
+                        "within_noise": c.within_noise}
             rows.append(row)
     return rows
 
@@ -220,7 +239,7 @@ def preset_comparison(trials: list[dict], other: list[dict], counts: dict, targe
                 per_seed = [100 * (_f1(a[k], target, split) - _f1(b[k], target, split)) for k in seeds]
                 rows.append({"target": target, "method": method, "split": split, "seeds": len(seeds),
                              "a": 100 * c.a, "b": 100 * c.b, "delta": 100 * c.delta, "low": 100 * c.low,
-                             "high": 100 * c.high, "p": c.p, "within_noise": c.within_noise,
+                             "high": 100 * c.high, "p": c.p, "p_text": c.p_text, "within_noise": c.within_noise,
                              "per_seed": " ".join(f"{d:+.2f}" for d in per_seed)})
     return rows
 
@@ -243,7 +262,7 @@ def gain_intervals(trials: list[dict], counts: dict, targets) -> dict[str, dict[
             if common:
                 c = stats.paired_bootstrap([cand[k] for k in common], [base[k] for k in common])
                 out.setdefault(target, {})[aux] = {"gain": 100 * c.delta, "low": 100 * c.low, "high": 100 * c.high,
-                                                   "p": c.p, "runs": len(common)}
+                                                   "p": c.p, "p_text": c.p_text, "runs": len(common)}
     return out
 
 
@@ -273,7 +292,7 @@ def _markdown_significance(rows: list[dict], baseline: str = "single-task") -> l
         if r["low"] is None:
             interval, p, reading = "–", "–", "no per-sentence counts"
         else:
-            interval, p = f"[{r['low']:+.2f}, {r['high']:+.2f}]", f"{r['p']:.3f}"
+            interval, p = f"[{r['low']:+.2f}, {r['high']:+.2f}]", r["p_text"]
             reading = "within noise" if r["within_noise"] else ("better" if r["delta"] > 0 else "worse")
         md.append(f"| {r['target']} | {r['method']} | {r['f1']:.2f}{sd(r['std'])} ({r['seeds']}) | "
                   f"{r['baseline_f1']:.2f}{sd(r['baseline_std'])} | "
@@ -421,54 +440,71 @@ def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str
     plt.close(fig)
 
 
+@dataclass
+class Inputs:
+    """What every section of the report reads: the chosen preset's trials and the store's counts."""
+
+    store_path: Path
+    out: Path
+    trials: list[dict]  # the chosen preset's
+    everything: list[dict]  # every trial in the store (the size series)
+    counts: dict
+    targets: list[str]
+
+
 def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
                  preset: str | None = None, compare_preset: str | None = None, overwrite: bool = False) -> Path:
     """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md.
 
-    With `compare_preset`, also a section comparing this preset's final models with that one's."""
+    With `compare_preset`, also a section comparing this preset's final models with that one's,
+    and every method against that preset's single-task (a control, e.g. trained longer)."""
     out = Path(out)
     if (out / "report.md").exists() and not overwrite:
         raise UserError(f"--out {out} already holds a report; add --overwrite to replace it, or choose another --out")
-    trials = load(store_path, preset)
-    other = load(store_path, compare_preset) if compare_preset else []
+    with Store(store_path, readonly=True) as store:
+        everything = store.trials()
+        counts = store.sentence_counts()
+    trials = select(everything, preset, store_path)
+    other = select(everything, compare_preset, store_path) if compare_preset else []
     out = ensure_dir(out, "--out")  # an existing file, a broken link, a read-only parent: one line
-    targets = targets_of(trials)
-    methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in trials)]
-    methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in trials)]
-    table2 = results_table(trials, methods2, targets, paper.TABLE2)
-    table4 = results_table(trials, methods4, targets, paper.TABLE4)
-    _write_csv(out / "table2.csv", table2)
-    _write_csv(out / "table4.csv", table4)
-
-    t3_target = target or (paper.TABLE3_TARGET if paper.TABLE3_TARGET in targets else (targets[0] if targets else None))
-    settings, t3 = table3(trials, t3_target) if t3_target else ([], {})
-    _write_csv(out / "table3.csv", [{"row": name, "batch_size": s[0], "lr": s[1], "dev_f1": v.get(s),
-                                     "paper": paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None}
-                                    for name, v in t3.items() for s in settings])
-    gain_columns, gains = gain_matrix(trials, targets)
-    _write_csv(out / "gain_matrix.csv", [{"target": t, **{a: row.get(a) for a in gain_columns}} for t, row in gains.items()])
+    r = Inputs(Path(store_path), out, trials, everything, counts, targets_of(trials))
+    tables, plot_rows, plot_methods = _section_tables(r)
+    t3_target = target or (paper.TABLE3_TARGET if paper.TABLE3_TARGET in r.targets else (r.targets[0] if r.targets else None))
+    gains_md, gains, gain_columns, intervals = _section_gains(r)
     curve_target = curve_target or t3_target
     curve_data = curves(trials, curve_target) if curve_target else {}
     _write_csv(out / "dev_curves.csv", [{"method": m, "epoch": i + 1, "dev_f1": y}
                                         for m, ys in curve_data.items() for i, y in enumerate(ys)])
-    counts = load_counts(store_path)
-    signif = significance(trials, counts, targets, [m for m in METHODS if m != "single-task"])
-    _write_csv(out / "significance.csv", [r | {"per_seed": " ".join(f"{d:+.4f}" for d in r["per_seed"])} for r in signif])
-    intervals = gain_intervals(trials, counts, targets)
-    _write_csv(out / "gain_intervals.csv", [{"target": t, "aux": a, **v} for t, row in intervals.items() for a, v in row.items()])
-    plots = _plots(out, table2 + table4, methods2 + [m for m in methods4 if m not in methods2], targets, gains,
-                   gain_columns, curve_data, curve_target, intervals)
+    plots = _plots(out, plot_rows, plot_methods, r.targets, gains, gain_columns, curve_data, curve_target, intervals)
+    md = [*_section_header(r), *tables, *_section_table3(r, t3_target), *gains_md, *_section_significance(r)]
+    if compare_preset:
+        md += _section_compare(r, other, compare_preset)
+    md += _section_sizes(r)
+    md += ["", "## Plots", ""]
+    if "test_f1_bars.png" in plots:
+        md += ["![test F1 per target and method](test_f1_bars.png)", ""]
+    else:
+        md += ["(no final model yet: no test F1 chart)", ""]
+    if "dev_curves.png" in plots:
+        md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]
+    md += ["CSV files: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.csv"))), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md), encoding="utf-8")
+    return path
 
-    presets = sorted({t["preset"] for t in trials})
-    commits = sorted({t["git_commit"] for t in trials})
-    devices = sorted({t["device"] for t in trials})
-    hours = sum(t["seconds"] for t in trials) / 3600
-    md = [
+
+def _section_header(r: Inputs) -> list[str]:
+    presets = sorted({t["preset"] for t in r.trials})
+    commits = sorted({t["git_commit"] for t in r.trials})
+    devices = sorted({t["device"] for t in r.trials})
+    hours = sum(t["seconds"] for t in r.trials) / 3600
+    vectors = sorted({(t["config"].get("vectors_sha256") or "")[:8] for t in r.trials} - {""})
+    return [
         "# Reproduction report",
         "",
-        f"From `{store_path}`: {len(trials)} trials ({sum(t['phase'] == 'final' for t in trials)} final), "
+        f"From `{r.store_path}`: {len(r.trials)} trials ({sum(t['phase'] == 'final' for t in r.trials)} final), "
         f"preset {', '.join(presets)}, device {', '.join(devices)}, {hours:.2f} trial-hours, "
-        f"commit {', '.join(c[:10] for c in commits)}.",
+        f"commit {', '.join(c[:10] for c in commits)}" + (f", word vectors {', '.join(vectors)}" if vectors else "") + ".",
         "",
         "Cells: our test F1 (%) [± standard deviation over seeds] (the paper's figure, our minus the paper's). "
         "Macro and micro averages cover the targets with a result for every method in the table; "
@@ -476,34 +512,55 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
         "averages over its eight targets (CHEMDNER included) are in the last two columns. "
         "Micro: F1 of the true positives, false positives and false negatives pooled over the targets.",
         "",
-        "## Table 2: test F1 per method and target",
-        "",
-        _markdown_results(table2, methods2, targets) if methods2 else "(no results)",
-        "",
-        "## Table 4: iter and stack without and with sorting",
-        "",
-        _markdown_results(table4, methods4, targets) if methods4 else "(no results)",
-        "",
-        f"## Table 3: dev F1 (%) of single-aux per auxiliary corpus and setting, target {t3_target}",
-        "",
     ]
-    if t3:
-        header = [f"bs {bs}, lr {lr:g}" for bs, lr in settings]
-        md += ["| auxiliary corpus | " + " | ".join(header) + " |", "|---" * (len(settings) + 1) + "|"]
-        for name, values in t3.items():
-            cells = []
-            for s in settings:
-                v = _fmt(values.get(s))
-                p = paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None
-                cells.append(v if p is None else f"{v} ({p:.2f})")
-            md.append(f"| {name} | " + " | ".join(cells) + " |")
-        if t3_target != paper.TABLE3_TARGET:
-            md += ["", f"The paper's Table 3 is for {paper.TABLE3_TARGET}, which is not in this store; "
-                       "its figures are in `munchables.paper.TABLE3`."]
-    else:
-        md.append("(no single-aux dev trials)")
-    md += ["", "## Which corpus helps which: single-aux dev F1 gain over single-task (points)", "",
-           "Best single-aux dev F1 with each auxiliary corpus minus the best single-task dev F1, both over the grid.", ""]
+
+
+def _section_tables(r: Inputs) -> tuple[list[str], list[dict], list[str]]:
+    """Tables 2 and 4 (markdown), with the rows and methods the bar chart draws."""
+    methods2 = [m for m in TABLE2_METHODS if any(t["method"] == m for t in r.trials)]
+    methods4 = [m for m in TABLE4_METHODS if any(t["method"] == m for t in r.trials)]
+    table2 = results_table(r.trials, methods2, r.targets, paper.TABLE2)
+    table4 = results_table(r.trials, methods4, r.targets, paper.TABLE4)
+    _write_csv(r.out / "table2.csv", table2)
+    _write_csv(r.out / "table4.csv", table4)
+    md = ["## Table 2: test F1 per method and target", "",
+          _markdown_results(table2, methods2, r.targets) if methods2 else "(no results)", "",
+          "## Table 4: iter and stack without and with sorting", "",
+          _markdown_results(table4, methods4, r.targets) if methods4 else "(no results)", ""]
+    return md, table2 + table4, methods2 + [m for m in methods4 if m not in methods2]
+
+
+def _section_table3(r: Inputs, t3_target: str | None) -> list[str]:
+    settings, t3 = table3(r.trials, t3_target) if t3_target else ([], {})
+    _write_csv(r.out / "table3.csv", [{"row": name, "batch_size": s[0], "lr": s[1], "dev_f1": v.get(s),
+                                       "paper": paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None}
+                                      for name, v in t3.items() for s in settings])
+    md = [f"## Table 3: dev F1 (%) of single-aux per auxiliary corpus and setting, target {t3_target}", ""]
+    if not t3:
+        return md + ["(no single-aux dev trials)"]
+    header = [f"bs {bs}, lr {lr:g}" for bs, lr in settings]
+    md += ["| auxiliary corpus | " + " | ".join(header) + " |", "|---" * (len(settings) + 1) + "|"]
+    for name, values in t3.items():
+        cells = []
+        for s in settings:
+            v = _fmt(values.get(s))
+            p = paper.TABLE3.get(name, {}).get(s) if t3_target == paper.TABLE3_TARGET else None
+            cells.append(v if p is None else f"{v} ({p:.2f})")
+        md.append(f"| {name} | " + " | ".join(cells) + " |")
+    if t3_target != paper.TABLE3_TARGET:
+        md += ["", f"The paper's Table 3 is for {paper.TABLE3_TARGET}, which is not in this store; "
+                   "its figures are in `munchables.paper.TABLE3`."]
+    return md
+
+
+def _section_gains(r: Inputs) -> tuple[list[str], dict, list[str], dict]:
+    """The single-aux gain matrix and its intervals (markdown), with what the plots draw."""
+    gain_columns, gains = gain_matrix(r.trials, r.targets)
+    _write_csv(r.out / "gain_matrix.csv", [{"target": t, **{a: row.get(a) for a in gain_columns}} for t, row in gains.items()])
+    intervals = gain_intervals(r.trials, r.counts, r.targets)
+    _write_csv(r.out / "gain_intervals.csv", [{"target": t, "aux": a, **v} for t, row in intervals.items() for a, v in row.items()])
+    md = ["", "## Which corpus helps which: single-aux dev F1 gain over single-task (points)", "",
+          "Best single-aux dev F1 with each auxiliary corpus minus the best single-task dev F1, both over the grid.", ""]
     if gains:
         md += ["| target | " + " | ".join(gain_columns) + " |", "|---" * (len(gain_columns) + 1) + "|"]
         for t, row in gains.items():
@@ -518,31 +575,61 @@ def write_report(store_path, out, target: str | None = None, curve_target: str |
                    "too (lowres-cpu) the gain is their mean over seeds and may differ from the best-of-grid figure "
                    "above:", "", *_markdown_gain_intervals(intervals, gain_columns), "",
                "![gain with intervals](gain_intervals.png)"]
-    md += ["", "## Is it more than noise? Each method against single-task", "",
-           f"Test F1 (%) as mean ± standard deviation over seeds (number of seeds); the difference per seed "
-           f"(paired by seed); the paired bootstrap over test sentences ({stats.RESAMPLES} resamples, the "
-           "difference of the seed-averaged F1): its 95% interval and two-sided p-value. "
-           "\"Within noise\": the interval contains 0. Devices: where the method's / single-task's models ran.",
-           "", *_markdown_significance(signif)]
-    if compare_preset:
-        rows = preset_comparison(trials, other, counts, targets)
-        _write_csv(out / "preset_comparison.csv", rows)
-        md += ["", f"## {', '.join(presets)} (A) against {compare_preset} (B)", "",
-               "Final models paired by target, method and seed; F1 (%) as the mean over seeds; the paired "
-               "bootstrap over the split's sentences.", "",
-               "| target | method | split | seeds | A | B | per-seed A − B | A − B | 95% interval | p | reading |",
-               "|---|---|---|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['target']} | {r['method']} | {r['split']} | {r['seeds']} | {r['a']:.2f} | {r['b']:.2f} | "
-               f"{r['per_seed']} | {r['delta']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] | {r['p']:.3f} | "
-               f"{'within noise' if r['within_noise'] else ('A better' if r['delta'] > 0 else 'B better')} |" for r in rows]
-    md += ["", "## Plots", ""]
-    if "test_f1_bars.png" in plots:
-        md += ["![test F1 per target and method](test_f1_bars.png)", ""]
-    else:
-        md += ["(no final model yet: no test F1 chart)", ""]
-    if "dev_curves.png" in plots:
-        md += [f"![dev F1 against epoch, {curve_target}](dev_curves.png)", ""]
-    md += ["CSV files: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.csv"))), ""]
-    path = out / "report.md"
-    path.write_text("\n".join(md), encoding="utf-8")
-    return path
+    return md, gains, gain_columns, intervals
+
+
+SIGNIFICANCE_HOW = ("Test F1 (%) as mean ± standard deviation over seeds (number of seeds); the difference per seed "
+                    "(paired by seed); the paired bootstrap over test sentences ({resamples} resamples, the "
+                    "difference of the seed-averaged F1): its 95% interval and two-sided p-value (below the "
+                    "bootstrap's resolution: \"< 0.001\"; beside it, when it rests on one seed or fewer than "
+                    "{few} sentences). \"Within noise\": the interval contains 0.")
+
+
+def _section_significance(r: Inputs) -> list[str]:
+    rows = significance(r.trials, r.counts, r.targets, [m for m in METHODS if m != "single-task"])
+    _write_csv(r.out / "significance.csv", [x | {"per_seed": " ".join(f"{d:+.4f}" for d in x["per_seed"])} for x in rows])
+    return ["", "## Is it more than noise? Each method against single-task", "",
+            SIGNIFICANCE_HOW.format(resamples=stats.RESAMPLES, few=stats.FEW_SENTENCES)
+            + " Devices: where the method's / single-task's models ran.", "", *_markdown_significance(rows)]
+
+
+def _section_compare(r: Inputs, other: list[dict], compare_preset: str) -> list[str]:
+    """This preset (A) against `compare_preset` (B): the same method paired by seed, and every
+    method of A against B's single-task (B a control: single-task trained as long as iter)."""
+    presets = ", ".join(sorted({t["preset"] for t in r.trials}))
+    rows = preset_comparison(r.trials, other, r.counts, r.targets)
+    _write_csv(r.out / "preset_comparison.csv", rows)
+    md = ["", f"## {presets} (A) against {compare_preset} (B)", "",
+          "Final models paired by target, method and seed; F1 (%) as the mean over seeds; the paired "
+          "bootstrap over the split's sentences.", "",
+          "| target | method | split | seeds | A | B | per-seed A − B | A − B | 95% interval | p | reading |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {x['target']} | {x['method']} | {x['split']} | {x['seeds']} | {x['a']:.2f} | {x['b']:.2f} | "
+           f"{x['per_seed']} | {x['delta']:+.2f} | [{x['low']:+.2f}, {x['high']:+.2f}] | {x['p_text']} | "
+           f"{'within noise' if x['within_noise'] else ('A better' if x['delta'] > 0 else 'B better')} |" for x in rows]
+    control = significance(r.trials, r.counts, r.targets, list(METHODS), baseline_trials=other)
+    _write_csv(r.out / "control.csv", [x | {"per_seed": " ".join(f"{d:+.4f}" for d in x["per_seed"])} for x in control])
+    baseline = f"single-task ({compare_preset})"
+    md += ["", f"### Each method of {presets} against single-task of {compare_preset}", "",
+           SIGNIFICANCE_HOW.format(resamples=stats.RESAMPLES, few=stats.FEW_SENTENCES)
+           + f" The baseline is {compare_preset}'s single-task, paired by seed.", "",
+           *_markdown_significance(control, baseline)]
+    return md
+
+
+def _section_sizes(r: Inputs) -> list[str]:
+    """The gain over single-task against target size, over the presets of this one's series."""
+    members = sizes.series(r.everything, r.trials)
+    rows = sizes.gain_by_size(members, r.counts, targets_of([t for ts in members.values() for t in ts]),
+                              [m for m in METHODS if m != "single-task"], final_trials)
+    if len({x["train_limit"] for x in rows}) < 2:
+        return []  # one size: the significance table above says it all
+    _write_csv(r.out / "gain_by_size.csv", rows)
+    sizes.plot(r.out, rows)
+    return ["", "## Gain over single-task by target size", "",
+            "Presets that differ only in the target's training sentences and their epoch cap "
+            f"({', '.join(f'`{p}`' for p in dict.fromkeys(x['preset'] for x in rows))}): "
+            "each method's test F1 minus single-task's of the same preset, "
+            "paired by seed, mean over seeds, with the 95% interval and p of the paired bootstrap over test "
+            "sentences (the test set is whole at every size).", "", *sizes.markdown(rows), "",
+            "![gain against target size](gain_vs_size.png)"]
