@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import itertools
 import json
 import logging
 import sys
@@ -231,6 +232,8 @@ def cmd_predict(args) -> int:
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit, args.offsets)
     if args.drop_existing:  # a clean slate: the input's own annotations and relations are not written
         documents = (d.without_annotations() for d in documents)
+    first = next(documents, None)  # read (and checked) before --out is opened: a bad input leaves it untouched
+    documents = itertools.chain([first] if first is not None else [], documents)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
         found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size), args.offsets)
         print(json.dumps(found, ensure_ascii=False, indent=2))
