@@ -47,7 +47,7 @@ def bioc(passage=None, annotation=None, document=None):
     return json.dumps({"source": "", "date": "", "key": "", "infons": {}, "documents": [dict(d, **(document or {}))]})
 
 
-@pytest.mark.parametrize("fmt, data, fragment", [
+MALFORMED = [
     ("jsonl", '{"id": "d1", "text": 5}', "text must be a string; got 5"),
     ("jsonl", '{"id": "d1", "text": "x", "infons": "a string"}', "infons must be an object"),
     ("jsonl", '{"id": "d1", "text": "x\\ud800y"}', "lone UTF-16 surrogate"),
@@ -68,7 +68,10 @@ def bioc(passage=None, annotation=None, document=None):
     ("bioc-json", "[1, 2]", "not a BioC JSON collection"),
     ("label-studio", '[{"data": {"text": "x"}, "annotations": [{"result": [{"value": {"start": 0, "end": 9, '
                      '"labels": ["D"]}}]}]}]', "lies outside the text"),
-])
+]
+
+
+@pytest.mark.parametrize("fmt, data, fragment", MALFORMED, ids=[f"{f}: {frag}" for f, _, frag in MALFORMED])
 def test_malformed_json_is_one_line_naming_the_document_and_field(fmt, data, fragment):
     with pytest.raises(UserError, match=fragment.replace("[", r"\[").replace("(", r"\(")) as e:
         read(fmt, data)
