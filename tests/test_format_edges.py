@@ -139,3 +139,37 @@ def test_predict_on_a_bc5cdr_pubtator_file_keeps_every_annotation_and_relation(t
     assert all(e["text"] for d in clean for e in d.entities)
     if fmt != "pubtator":
         assert all(e["head"] is not None for d in clean for e in d.entities)
+
+
+def test_the_command_line_tags_a_bc5cdr_file_keeping_its_lines(tiny_run, tmp_path):
+    """`python3 -m munchables.cli predict`, as a user runs it: every input line comes out, ours after them."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "CDR_TestSet.PubTator.txt"
+    path.write_text(CDR, encoding="utf-8")
+    out = tmp_path / "tagged.pubtator"
+    done = subprocess.run([sys.executable, "-m", "munchables.cli", "predict", "--model", str(tiny_run.out), "--input",
+                           str(path), "--format", "pubtator", "--out", str(out), "--threads", "1"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "reading CDR_TestSet.PubTator.txt as pubtator (by its content" in done.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert all(line in lines for line in CDR.splitlines() if line)
+    assert len(lines) > len([line for line in CDR.splitlines() if line])  # and the tagger's own
+
+
+def test_paragraph_unit_tags_a_wrapped_sentence_whole_with_offsets_into_the_file(tiny_run, tmp_path, capsys):
+    text = "Patients treated with aspirin reported\nheart\nfailure .\n\nNo fever was seen after\ncaffeine .\n"
+    path = tmp_path / "wrapped.txt"
+    path.write_text(text, encoding="utf-8")
+    found = {}
+    for unit in ("file", "paragraph"):
+        assert main(["-q", "predict", "--model", str(tiny_run.out), "--input", str(path), "--text-unit", unit,
+                     "--format", "json"]) == 0
+        found[unit] = json.loads(capsys.readouterr().out)
+        assert all(text[e["start"]:e["end"]] == e["text"] for e in found[unit])
+    spans = {unit: {(e["text"], e["type"]) for e in found[unit]} for unit in found}
+    assert ("heart\nfailure", "Disease") in spans["paragraph"]  # one sentence: the wrapped entity whole
+    assert ("heart\nfailure", "Disease") not in spans["file"]  # every line break ends a sentence
