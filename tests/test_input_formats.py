@@ -12,7 +12,7 @@ from bioc import biocjson, biocxml
 from munchables.errors import UserError
 from munchables.tagging.collection import read_inputs
 from munchables.tagging.detect import choose
-from munchables.tagging.documents import Document, Passage, entity, mark
+from munchables.tagging.documents import entity, mark
 from munchables.tagging.formats import OUTPUT_FORMATS, READERS
 from munchables.data.tokenize import tokenize
 

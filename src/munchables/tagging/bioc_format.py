@@ -23,6 +23,7 @@ entity in the input is refused, never expanded or fetched; XInclude is never pro
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from typing import Any, BinaryIO, Iterator, Sequence
@@ -30,7 +31,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 from lxml import etree
 
 from . import json_input as J
-from .documents import Collection, Document, Passage, check_passages
+from .documents import Collection, Document, Passage, check_passages, fresh_ids
 from .offsets import CODE_POINTS, from_units, to_units
 from ..errors import UserError
 
@@ -66,10 +67,9 @@ def _entity(ann_id, infons: dict, text: str | None, locations: list[tuple[int, i
 class _Builder:
     """Collects one BioC document's passages, annotations and relations, whichever the syntax."""
 
-    def __init__(self, doc_id: str, infons: dict, collection: Collection, where: str):
+    def __init__(self, doc_id: str, infons: dict, collection: Collection, name: str):
         self.doc = Document(doc_id, [], infons, collection=collection)
-        self.where = f"{where}: document {doc_id!r}"
-        self.unplaced = 0
+        self.name, self.unplaced = name, 0
 
     def annotation(self, ann_id, infons, text, locations):
         if not locations:
@@ -79,10 +79,10 @@ class _Builder:
 
     def finish(self, offsets: str) -> Document:
         if self.unplaced:
-            log.warning("%s: %d annotation(s) without a location cannot be kept (entities need offsets)", self.where,
-                        self.unplaced)
+            log.warning("%s: document %r: %d annotation(s) without a location cannot be kept (entities need offsets)",
+                        self.name, self.doc.id, self.unplaced)
         doc = from_units(self.doc, offsets)
-        check_passages(doc, self.where.split(": document")[0])
+        check_passages(doc, self.name)
         return doc
 
 
@@ -282,7 +282,6 @@ def _placed(doc: Document, entities: list[dict]) -> tuple[dict[int, list], list]
     """Entities by the passage index that holds them (start and end inside), the rest for the document."""
     by, rest = {}, []
     starts = [p.offset for p in doc.passages]
-    import bisect
     for e in entities:
         i = bisect.bisect_right(starts, e["start"]) - 1
         if i >= 0 and e["end"] <= doc.passages[i].offset + len(doc.passages[i].text):
@@ -315,8 +314,6 @@ def _ann_infons(e: dict) -> dict:
 
 
 def _with_ids(doc: Document, entities: list[dict]) -> list[dict]:
-    from .documents import fresh_ids
-
     missing = sum(1 for e in entities if e.get("id") is None)
     if not missing:
         return entities

@@ -47,7 +47,7 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 from ..choices import TEXT_UNITS
 from .bioc_format import bioc_json_document, bioc_json_header, bioc_xml_document, bioc_xml_header, read_bioc_json, read_bioc_xml
-from .documents import LINE_BREAKS, Document, Passage, check_passages, entity
+from .documents import Document, Passage, check_passages, entity
 from . import json_input as J
 from .medline import read_medline
 from .offsets import CODE_POINTS, from_units, length, to_units

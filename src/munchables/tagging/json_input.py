@@ -11,6 +11,7 @@ fields through these functions.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -80,7 +81,7 @@ def number(value: Any, where: str, field: str) -> float | None:
     """A score: a finite number or null."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UserError(f"{where}: {field} must be a finite number or null; got {_kind(value)}")
     return value
 

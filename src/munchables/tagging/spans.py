@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Iterator
 from . import json_input as J
 from .documents import Document, Passage, check_passages, entity
 from .offsets import CODE_POINTS, from_units
+from ..errors import UserError
 
 _SPAN_KEYS = {"text", "type", "label", "head", "start", "end", "start_offset", "end_offset", "score", "id", "infons",
               "locations", "model"}
@@ -40,7 +41,7 @@ _SPAN_KEYS = {"text", "type", "label", "head", "start", "end", "start_offset", "
 def record(obj: Any, where: str, fallback_id: str, offsets: str = CODE_POINTS) -> Document:
     """One annotated record (any shape above) as a Document; a UserError names the field that is wrong."""
     if not isinstance(obj, dict):
-        raise J.UserError(f'{where}: expected an object such as {{"id": ..., "text": "..."}}; got {J._kind(obj)}')
+        raise UserError(f'{where}: expected an object such as {{"id": ..., "text": "..."}}; got {J._kind(obj)}')
     if "data" in obj and "text" not in obj and "passages" not in obj:
         return _label_studio(obj, where, fallback_id, offsets)
     doc_id = J.ident(obj.get("id"), where) or fallback_id
@@ -49,7 +50,7 @@ def record(obj: Any, where: str, fallback_id: str, offsets: str = CODE_POINTS) -
         passages = []
         for i, p in enumerate(J.array(obj["passages"], where, "passages", optional=False)):
             if not isinstance(p, dict):
-                raise J.UserError(f"{where}: passages[{i}] must be an object; got {J._kind(p)}")
+                raise UserError(f"{where}: passages[{i}] must be an object; got {J._kind(p)}")
             passage = Passage(J.text(p.get("text"), where, f"passages[{i}].text"),
                               J.integer(p.get("offset", 0), where, f"passages[{i}].offset"),
                               J.obj(p.get("infons"), where, f"passages[{i}].infons"))
@@ -59,7 +60,7 @@ def record(obj: Any, where: str, fallback_id: str, offsets: str = CODE_POINTS) -
     elif "text" in obj:
         passages = [Passage(J.text(obj["text"], where, "text"), 0)]
     else:
-        raise J.UserError(f'{where}: expected "text" or "passages" (or Label Studio\'s "data")')
+        raise UserError(f'{where}: expected "text" or "passages" (or Label Studio\'s "data")')
     doc = Document(doc_id, passages, J.obj(obj.get("infons"), where, "infons"))
     check_passages(doc, where)
     for name in ("entities", "label", "spans"):
@@ -74,12 +75,12 @@ def _span(item: Any, where: str, field: str) -> dict:
     """[start, end, label] or a dict with start/start_offset, end/end_offset, type/label (and more, kept)."""
     if isinstance(item, list):
         if len(item) != 3:
-            raise J.UserError(f"{where}: {field} must be [start, end, label]; got a list of {len(item)}")
+            raise UserError(f"{where}: {field} must be [start, end, label]; got a list of {len(item)}")
         start, end, label = item
         return entity(None, J.text(label, where, f"{field}[2]"), J.integer(start, where, f"{field}[0]"),
                       J.integer(end, where, f"{field}[1]"))
     if not isinstance(item, dict):
-        raise J.UserError(f"{where}: {field} must be [start, end, label] or an object; got {J._kind(item)}")
+        raise UserError(f"{where}: {field} must be [start, end, label] or an object; got {J._kind(item)}")
     pick = lambda *keys: next((k for k in keys if k in item), keys[0])  # noqa: E731
     start_key, end_key, type_key = pick("start", "start_offset"), pick("end", "end_offset"), pick("type", "label")
     e = entity(J.text(item.get("text"), where, f"{field}.text", optional=True),
@@ -101,7 +102,7 @@ def _span(item: Any, where: str, field: str) -> dict:
         e["locations"] = []
         for i, loc in enumerate(J.array(item["locations"], where, f"{field}.locations")):
             if not (isinstance(loc, list) and len(loc) == 2):
-                raise J.UserError(f"{where}: {field}.locations[{i}] must be [start, end]; got {J._kind(loc)}")
+                raise UserError(f"{where}: {field}.locations[{i}] must be [start, end]; got {J._kind(loc)}")
             e["locations"].append([J.integer(loc[0], where, f"{field}.locations[{i}][0]"),
                                    J.integer(loc[1], where, f"{field}.locations[{i}][1]")])
     return e
@@ -110,7 +111,7 @@ def _span(item: Any, where: str, field: str) -> dict:
 def _relation(item: Any, where: str, field: str) -> dict:
     """Ours/BioC's {"id", "infons", "nodes"}, or doccano's and Label Studio's {"from_id", "to_id", "type"/"labels"}."""
     if not isinstance(item, dict):
-        raise J.UserError(f"{where}: {field} must be an object; got {J._kind(item)}")
+        raise UserError(f"{where}: {field} must be an object; got {J._kind(item)}")
     if "from_id" in item:
         labels = item.get("labels") or []
         kind = item.get("type") if "type" in item and item.get("type") != "relation" else ",".join(
@@ -122,7 +123,7 @@ def _relation(item: Any, where: str, field: str) -> dict:
     nodes = []
     for i, n in enumerate(J.array(item.get("nodes"), where, f"{field}.nodes")):
         if not isinstance(n, dict):
-            raise J.UserError(f"{where}: {field}.nodes[{i}] must be an object; got {J._kind(n)}")
+            raise UserError(f"{where}: {field}.nodes[{i}] must be an object; got {J._kind(n)}")
         nodes.append({"refid": J.ident(n.get("refid"), where, f"{field}.nodes[{i}].refid") or "",
                       "role": J.text(n.get("role", ""), where, f"{field}.nodes[{i}].role")})
     return {"id": J.ident(item.get("id"), where, f"{field}.id"), "infons": J.obj(item.get("infons"), where,
@@ -136,17 +137,17 @@ def _label_studio(task: dict, where: str, fallback_id: str, offsets: str) -> Doc
     strings = [k for k, v in data.items() if isinstance(v, str)]
     key = "text" if "text" in data else strings[0] if len(strings) == 1 else None
     if key is None:
-        raise J.UserError(f'{where}: data needs "text" (or exactly one string field); it has {", ".join(data) or "none"}')
+        raise UserError(f'{where}: data needs "text" (or exactly one string field); it has {", ".join(data) or "none"}')
     doc = Document(doc_id, [Passage(J.text(data[key], where, f"data.{key}"), 0)])
     for a, annotation in enumerate(J.array(task.get("annotations"), where, "annotations")):
         if not isinstance(annotation, dict):
-            raise J.UserError(f"{where}: annotations[{a}] must be an object; got {J._kind(annotation)}")
+            raise UserError(f"{where}: annotations[{a}] must be an object; got {J._kind(annotation)}")
         if annotation.get("was_cancelled"):
             continue
         for r, result in enumerate(J.array(annotation.get("result"), where, f"annotations[{a}].result")):
             field = f"annotations[{a}].result[{r}]"
             if not isinstance(result, dict):
-                raise J.UserError(f"{where}: {field} must be an object; got {J._kind(result)}")
+                raise UserError(f"{where}: {field} must be an object; got {J._kind(result)}")
             if result.get("type") == "relation":
                 doc.relations.append(_relation(result, where, field))
                 continue
@@ -172,12 +173,12 @@ def _fill_and_check(doc: Document, where: str) -> Document:
     """Spans inside the text, end not before start; a span without text gets the document's text there."""
     for i, e in enumerate(doc.entities):
         if e["end"] < e["start"]:
-            raise J.UserError(f"{where}: entity {i + 1} ends ({e['end']}) before it starts ({e['start']})")
+            raise UserError(f"{where}: entity {i + 1} ends ({e['end']}) before it starts ({e['start']})")
         if e["text"] is None:
             try:
                 e["text"] = doc.text_at(e["start"], e["end"])
             except ValueError:
-                raise J.UserError(f"{where}: entity {i + 1} at {e['start']}-{e['end']} lies outside the text "
+                raise UserError(f"{where}: entity {i + 1} at {e['start']}-{e['end']} lies outside the text "
                                   f"({sum(len(p.text) for p in doc.passages)} characters)") from None
     return doc
 
@@ -186,7 +187,7 @@ def read_label_studio(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -
     """Label Studio's JSON export (a list of tasks), or any JSON list of records that `record` reads."""
     data = J.loads(_decode(stream.read(), name), name)
     if not isinstance(data, list):
-        raise J.UserError(f"{name}: expected a JSON list of tasks (Label Studio's JSON export); got {J._kind(data)}")
+        raise UserError(f"{name}: expected a JSON list of tasks (Label Studio's JSON export); got {J._kind(data)}")
     for i, task in enumerate(data):
         yield record(task, f"{name}, item {i + 1}", f"{name}:{i + 1}", offsets)
 
@@ -195,4 +196,4 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise J.UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
+        raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
