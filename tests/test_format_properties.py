@@ -93,7 +93,7 @@ def as_input(fmt, doc, offsets):
 EXPECTS_ENTITIES = {"jsonl", "pubtator", "bioc-xml", "bioc-json", "label-studio"}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(doc=documents(breaks=False), offsets=st.sampled_from(["code-points", "utf16"]))
 def test_every_input_format_and_every_writer_give_back_the_same_documents(doc, offsets):
     for fmt in READERS:
@@ -119,7 +119,7 @@ def test_every_input_format_and_every_writer_give_back_the_same_documents(doc, o
             assert spans(back) == spans(got), (fmt, out)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(doc=documents(breaks=True), offsets=st.sampled_from(["code-points", "utf16"]))
 def test_line_breaks_go_where_the_format_allows_them_and_are_refused_where_not(doc, offsets):
     for out in ("jsonl", "bioc-xml", "bioc-json", "pubtator"):

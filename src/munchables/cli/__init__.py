@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
     p.add_argument("--input-format", default="auto",
                    help="auto (by content, then by suffix: .jsonl, .pubtator, .xml BioC, .json BioC, .xml.gz MEDLINE; else "
-                        f"text; the choice is logged) | {' | '.join(INPUT_FORMATS)} (README, Input formats)")
+                        f"text, quietly; any other choice is logged) | {' | '.join(INPUT_FORMATS)} (README, Input formats)")
     p.add_argument("--text-unit", default="file",
                    help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per "
                         "blank-line-separated block) | paragraph (one document, a passage per paragraph; hard-wrapped "

@@ -101,8 +101,9 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
 def _read(stream: io.BufferedReader, name: str, path: Path | None, given: str, unit: str, offsets: str):
     if given == "auto":
         fmt, why = choose(path.name if path is not None else "", _head(stream))
-        log.info("reading %s as %s (%s; --input-format chooses another)", "standard input" if path is None else name,
-                 fmt, why)
+        if fmt != "text":  # plain text is the default, chosen quietly; any other choice is said
+            log.info("reading %s as %s (%s; --input-format chooses another)",
+                     "standard input" if path is None else name, fmt, why)
     else:
         fmt = input_format(path, given)
     reader = READERS[fmt]

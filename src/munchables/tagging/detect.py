@@ -13,7 +13,7 @@ The field's files are often named for what they hold, not for their format: NCBI
 
 and where they cannot (a JSON collection longer than 64 KB that does not say "documents" early,
 plain text), the suffix does: .jsonl, .pubtator, .xml (BioC), .json (BioC), .xml.gz (MEDLINE);
-anything else is text. The choice is logged, one line per input, with what decided it.
+anything else is text. A choice other than text is logged, one line per input, with what decided it.
 """
 
 from __future__ import annotations
