@@ -173,3 +173,19 @@ def test_paragraph_unit_tags_a_wrapped_sentence_whole_with_offsets_into_the_file
     spans = {unit: {(e["text"], e["type"]) for e in found[unit]} for unit in found}
     assert ("heart\nfailure", "Disease") in spans["paragraph"]  # one sentence: the wrapped entity whole
     assert ("heart\nfailure", "Disease") not in spans["file"]  # every line break ends a sentence
+
+
+def test_a_line_longer_than_the_limit_is_refused_not_read_whole(monkeypatch):
+    from munchables.tagging import formats
+
+    monkeypatch.setattr(formats, "MAX_LINE_BYTES", 64)
+    with pytest.raises(UserError, match="line 2: longer than"):
+        read("jsonl", '{"text": "ok"}\n{"text": "' + "a" * 100 + '"}\n')
+    assert len(read("jsonl", '{"text": "' + "a" * 40 + '"}\n')) == 1
+
+
+def test_html_shows_what_came_in_beside_ours():
+    doc = read("pubtator", CDR)[0]
+    page = OUTPUT_FORMATS["html"].document(doc, [entity("caffeine", "Chemical", 12, 20, "tiny", 0.5)], ["tiny"],
+                                           types=["Chemical", "Disease"])
+    assert page.count('class="label"') == len(doc.entities) + 1 and "(in the input)" in page and "(tiny) 0.5" in page

@@ -194,6 +194,7 @@ MEDLINE = b"""<?xml version="1.0" encoding="utf-8"?>
 </Article></MedlineCitation><PubmedData/></PubmedArticle>
 <PubmedArticle><MedlineCitation><PMID Version="1">102</PMID><Article><ArticleTitle>No abstract: caffeine.</ArticleTitle></Article></MedlineCitation></PubmedArticle>
 <PubmedArticle><MedlineCitation><PMID Version="1">103</PMID><Article><ArticleTitle>Morphine.</ArticleTitle><Abstract><AbstractText>One unlabelled abstract.</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>
+<PubmedBookArticle><BookDocument><PMID Version="1">104</PMID><Book><BookTitle>A book on fever.</BookTitle></Book><Abstract><AbstractText>Fever in books.</AbstractText></Abstract></BookDocument></PubmedBookArticle>
 <DeleteCitation><PMID Version="1">5</PMID><PMID Version="1">6</PMID></DeleteCitation>
 </PubmedArticleSet>
 """
@@ -206,7 +207,8 @@ def test_medline_baseline_files_read_from_a_folder_of_gzip_as_pubtator_lays_them
     (folder / "pubmed25n0002.xml.gz").write_bytes(gzip.compress(MEDLINE.replace(b">10", b">20")))
     with caplog.at_level(logging.INFO, logger="munchables"):
         docs = list(read_inputs([str(folder)]))
-    assert [d.id for d in docs] == ["101", "102", "103", "201", "202", "203"]
+    assert [d.id for d in docs] == ["101", "102", "103", "104", "201", "202", "203", "204"]
+    assert [p.text for p in docs[3].passages] == ["A book on fever.", "Fever in books."]
     title = "Aspirin and fever in CO2 mice."
     abstract = "BACKGROUND: We gave aspirin1. RESULTS: No fever & no asthma (p<0.05)."
     assert [(p.offset, p.text, p.infons) for p in docs[0].passages] == [

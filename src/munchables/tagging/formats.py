@@ -69,9 +69,16 @@ def _label(name: str) -> str:
     return "standard input" if name == STDIN else name
 
 
+MAX_LINE_BYTES = 256 * 1024 * 1024  # one line of a line-based format (a JSONL record, a PubTator abstract)
+
+
 def _lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
-    """(line number, line without its \\n or \\r\\n) for every line, decoded strictly."""
-    for number, raw in enumerate(stream, 1):
+    """(line number, line without its \\n or \\r\\n) for every line, decoded strictly; a line is at most MAX_LINE_BYTES."""
+    for number, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise UserError(f"{_label(name)}, line {number}: longer than {MAX_LINE_BYTES >> 20} MB; a line-based format "
+                            "holds one record or abstract per line (split it, or read one long text with --input-format text "
+                            "--text-unit file)")
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -330,6 +337,7 @@ def html_document(doc: Document, found: list[dict], heads: Sequence[str] = (), t
     ``data-entities``; an entity's label follows its last segment; the title shows type, head and
     score. Written by hand: displaCy renders spaCy Docs and cannot show overlapping spans this way.
     """
+    found = doc.entities + found  # what came with the document, then ours
     parts = [f'<section class="document" data-id="{html.escape(doc.id)}">\n<h2>{html.escape(doc.id)}</h2>\n']
     for p in doc.passages:
         lo, hi = p.offset, p.offset + len(p.text)
@@ -353,7 +361,8 @@ def html_document(doc: Document, found: list[dict], heads: Sequence[str] = (), t
             if len(over) > 1:
                 style += f"; --second: {colour(over[1][1]['type'], types)}"
                 cls += " overlap"
-            title = "; ".join(f"{e['type']} ({e.get('head')}) {e.get('score')}" for _, e in over)
+            title = "; ".join(f"{e['type']} ({e.get('head')}) {e.get('score')}" if e.get("head") is not None
+                              else f"{e['type']} (in the input)" for _, e in over)
             labels = "".join(f'<span class="label">{html.escape(e["type"])}</span>' for _, e in over if e["end"] == b)
             ids = " ".join(str(i) for i, _ in over)
             parts.append(f'<mark class="{cls}" data-entities="{ids}" style="{style}" title="{html.escape(title)}">'

@@ -1,6 +1,6 @@
 """MEDLINE/PubMed XML as NLM distributes it (the baseline and update files, ``pubmed25n0001.xml.gz``): read only.
 
-A file is a ``<PubmedArticleSet>`` of ``<PubmedArticle>`` elements (and, in update files,
+A file is a ``<PubmedArticleSet>`` of ``<PubmedArticle>`` (and ``<PubmedBookArticle>``) elements (and, in update files,
 ``<DeleteCitation>`` lists of PMIDs to remove, which are no documents: they are counted in a log
 line). Each article becomes a document laid out as PubTator lays out an abstract, so that the
 offsets agree with PubTator's and PubTator3's for the same PMID:
@@ -54,14 +54,20 @@ def _abstract(article) -> str:
 
 
 def _document(elem, name: str) -> Document:
-    citation = elem.find("MedlineCitation")
+    """A PubmedArticle (MedlineCitation/PMID, Article/ArticleTitle, Article/Abstract) or a PubmedBookArticle
+    (BookDocument/PMID, its ArticleTitle or else Book/BookTitle, its Abstract)."""
+    book = elem.tag == "PubmedBookArticle"
+    citation = elem.find("BookDocument" if book else "MedlineCitation")
     pmid = citation.findtext("PMID") if citation is not None else None
     if not pmid:
-        raise UserError(f"{name}: a PubmedArticle without MedlineCitation/PMID")
+        raise UserError(f"{name}: a {elem.tag} without {'BookDocument' if book else 'MedlineCitation'}/PMID")
     where = f"{name}: PMID {pmid}"
     try:
-        article = citation.find("Article")
-        title = _flat(article.find("ArticleTitle")) if article is not None and article.find("ArticleTitle") is not None else ""
+        article = citation if book else citation.find("Article")
+        heading = None if article is None else article.find("ArticleTitle")
+        if heading is None and book:
+            heading = citation.find("Book/BookTitle")
+        title = _flat(heading) if heading is not None else ""
         abstract = _abstract(article) if article is not None else ""
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
@@ -74,7 +80,7 @@ def _document(elem, name: str) -> Document:
 def read_medline(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> Iterator[Document]:
     """Documents of a PubmedArticleSet (offsets has nothing to convert here: the input has none)."""
     deleted = 0
-    context = etree.iterparse(stream, events=("end",), tag=("PubmedArticle", "DeleteCitation"),
+    context = etree.iterparse(stream, events=("end",), tag=("PubmedArticle", "PubmedBookArticle", "DeleteCitation"),
                               resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False,
                               remove_comments=True, remove_pis=True)
     try:
