@@ -189,3 +189,34 @@ def test_html_shows_what_came_in_beside_ours():
     page = OUTPUT_FORMATS["html"].document(doc, [entity("caffeine", "Chemical", 12, 20, "tiny", 0.5)], ["tiny"],
                                            types=["Chemical", "Disease"])
     assert page.count('class="label"') == len(doc.entities) + 1 and "(in the input)" in page and "(tiny) 0.5" in page
+
+
+# ------------------------------------------------------------ XML attacks: nothing expanded, fetched or included
+LAUGHS = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">'
+          '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>')
+
+
+@pytest.mark.parametrize("fmt, body", [
+    ("bioc-xml", "<collection><document><id>1</id><passage><offset>0</offset><text>a &lol3; b</text></passage>"
+                 "</document></collection>"),
+    ("medline", "<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article><ArticleTitle>a &lol3;"
+                "</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"),
+])
+def test_entity_expansion_is_refused_not_expanded(fmt, body):
+    with pytest.raises(UserError, match="entity reference"):
+        read(fmt, LAUGHS + body)
+
+
+def test_external_entities_and_xinclude_are_never_fetched(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET", encoding="utf-8")
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]><collection><document>'
+           "<id>1</id><passage><offset>0</offset><text>a &xxe; b</text></passage></document></collection>")
+    with pytest.raises(UserError, match="entity reference") as e:
+        read("bioc-xml", xxe)
+    assert "TOP SECRET" not in str(e.value)
+    xinclude = ('<collection xmlns:xi="http://www.w3.org/2001/XInclude"><document><id>1</id><passage><offset>0'
+                f'</offset><text><xi:include href="{secret.as_uri()}" parse="text"/></text></passage></document>'
+                "</collection>")
+    with pytest.raises(UserError, match="holds an element"):
+        read("bioc-xml", xinclude)

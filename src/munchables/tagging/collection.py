@@ -183,13 +183,17 @@ class Output:
         if not self.header_due:
             return ""
         self.header_due = False
+        if "collection" not in inspect.signature(self.spec.header).parameters:  # a writer without collections
+            return self.spec.header(self.types)
         return self.spec.header(self.types, doc.collection if doc is not None else None)
 
     def write(self, tagged: Tagged) -> None:
         """The document with what came with it and our entities (fresh ids, marked with the model)."""
         extra = {"types": self.types} if self.spec.needs_types else {}
+        if "offsets" in inspect.signature(self.spec.document).parameters:  # every writer that writes offsets
+            extra["offsets"] = self.offsets
         found = mark(tagged.document, tagged.entities, self.model)
-        text = self.spec.document(tagged.document, found, self.heads, offsets=self.offsets, **extra)
+        text = self.spec.document(tagged.document, found, self.heads, **extra)
         self._write(self._header(tagged.document) + ("" if self.first else self.spec.separator) + text)
         self.first = False
 
