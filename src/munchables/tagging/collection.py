@@ -109,6 +109,8 @@ def _read(stream: io.BufferedReader, name: str, path: Path | None, given: str, u
     reader = READERS[fmt]
     options = {"unit": unit, "offsets": offsets}
     accepted = inspect.signature(reader).parameters
+    if offsets != CODE_POINTS and "offsets" not in accepted:
+        raise UserError(f"--offsets {offsets}: the {fmt} reader counts code points only; leave --offsets out")
     try:
         yield from reader(stream, name, **{k: v for k, v in options.items() if k in accepted})
     except (OSError, EOFError) as e:  # a truncated or damaged gzip file
@@ -146,6 +148,8 @@ class Output:
             raise UserError(f"--format {fmt}: expected one of {', '.join(OUTPUT_FORMATS)}")
         self.spec, self.heads, self.types = OUTPUT_FORMATS[fmt], list(heads), list(types)
         self.model, self.offsets = model, offsets  # our entities are marked with the model; offsets: offsets.py
+        if offsets != CODE_POINTS and "offsets" not in inspect.signature(self.spec.document).parameters:
+            raise UserError(f"--offsets {offsets}: --format {fmt} writes code points only; leave --offsets out")
         self.done: set[str] = set()
         self.first = True
         self.header_due = True  # written with the first document (BioC's header names its collection)
