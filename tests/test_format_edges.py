@@ -220,3 +220,21 @@ def test_external_entities_and_xinclude_are_never_fetched(tmp_path):
                 "</collection>")
     with pytest.raises(UserError, match="holds an element"):
         read("bioc-xml", xinclude)
+
+
+def test_predict_with_utf16_offsets_reads_and_writes_java_style_numbers(tiny_run, tmp_path):
+    text = "😀 Patients treated with aspirin reported 𝛂 fever ."
+    units = text.encode("utf-16-le")
+    u16 = lambda s: len(s.encode("utf-16-le")) // 2  # noqa: E731
+    gold = {"start": u16(text[:text.index("fever")]), "end": u16(text[:text.index("fever") + 5])}
+    record = {"id": "j", "text": text, "entities": [{"text": "fever", "type": "Disease", **gold}]}
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["-q", "predict", "--model", str(tiny_run.out), "--input", str(path), "--format", "jsonl",
+                 "--offsets", "utf16", "--out", str(out)]) == 0
+    [doc] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {k: doc["entities"][0][k] for k in ("start", "end")} == gold  # what came in keeps its numbers
+    assert len(doc["entities"]) > 1
+    for e in doc["entities"]:
+        assert units[2 * e["start"]:2 * e["end"]].decode("utf-16-le") == e["text"]
