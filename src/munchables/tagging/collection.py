@@ -20,11 +20,10 @@ from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
-from .documents import Document
+from .documents import Document, mark
 from ..errors import UserError
 from ..choices import INPUT_FORMATS, OFFSETS
 from .detect import SNIFF_BYTES, choose
-from .documents import mark
 from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .offsets import CODE_POINTS, to_units
 from .heads import Tagged
@@ -91,7 +90,7 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
             continue
         for path, name in _files(spec):
             try:
-                raw = open(path, "rb")
+                raw = open(path, "rb", buffering=SNIFF_BYTES)  # peek sees the first SNIFF_BYTES
             except OSError as e:
                 raise UserError(f"{path}: cannot read it ({e.strerror})") from None
             with raw:
