@@ -253,6 +253,7 @@ def test_paragraph_unit_joins_hard_wrapped_lines_for_the_splitter_with_offsets_i
         assert len(sentences) == 1  # a line break inside a paragraph no longer ends a sentence
         assert all(text[p.offset + a:p.offset + b] == t for t, a, b in sentences[0])
     assert len(tokenize(doc.passages[0].text)) == 3  # as --text-unit file splits it: at every line break
+    assert read("jsonl", write("jsonl", [doc])) == [doc]  # our JSONL keeps the paragraphs wrapped for tagging again
 
 
 def spans(doc):

@@ -202,7 +202,8 @@ def jsonl_document(doc: Document, found: list[dict], heads: Sequence[str] = (), 
         obj["text"] = doc.passages[0].text
     else:
         obj["passages"] = [{"offset": p.offset, "text": p.text, "infons": p.infons,
-                            **({"sentence_of": p.sentence_of} if p.sentence_of else {})} for p in doc.passages]
+                            **({"sentence_of": p.sentence_of} if p.sentence_of else {}),
+                            **({"wrapped": True} if p.wrapped else {})} for p in doc.passages]
     if doc.infons:
         obj["infons"] = doc.infons
     obj["entities"] = doc.entities + found

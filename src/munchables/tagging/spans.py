@@ -4,7 +4,7 @@ One record is one document. Its text is ``"text"`` (or our ``"passages"``, or La
 ``"data"``); its spans, read into ``Document.entities`` (the gold annotations), come in the shapes
 the tools write:
 
-    munchables   {"id", "text" | "passages": [{"offset", "text", "infons"}], "infons",
+    munchables   {"id", "text" | "passages": [{"offset", "text", "infons", "wrapped"}], "infons",
                   "entities": [{"text", "type", "head", "start", "end", "score", ...}], "relations"}
                  (what `munch predict --format jsonl` writes: its output reads back)
     doccano      {"id", "text", "label": [[start, end, "Type"], ...]} (sequence labelling export),
@@ -56,6 +56,10 @@ def record(obj: Any, where: str, fallback_id: str, offsets: str = CODE_POINTS) -
                               J.obj(p.get("infons"), where, f"passages[{i}].infons"))
             if p.get("sentence_of") is not None:
                 passage.sentence_of = J.obj(p["sentence_of"], where, f"passages[{i}].sentence_of")
+            if p.get("wrapped") is not None:  # --text-unit paragraph's hard-wrapped lines, kept for tagging again
+                if not isinstance(p["wrapped"], bool):
+                    raise UserError(f"{where}: passages[{i}].wrapped must be true or false; got {J._kind(p['wrapped'])}")
+                passage.wrapped = p["wrapped"]
             passages.append(passage)
     elif "text" in obj:
         passages = [Passage(J.text(obj["text"], where, "text"), 0)]
