@@ -55,7 +55,10 @@ def test_a_directory_of_pubtator_abstracts_into_jsonl_and_bioc_with_every_head(m
     assert len(heads) >= 2 and heads <= {"tiny", "chem", "dis"}
     tagger = Tagger.load(model_dir)
     expected = tagger.predict([Document(i, [Passage(t, 0), Passage(a, len(t) + 1)]) for i, t, a in ABSTRACTS], heads="all")
-    assert [d["entities"] for d in docs] == expected  # the same as the Python API
+    ours = [[{k: v for k, v in e.items() if k not in ("id", "model")} for e in d["entities"]] for d in docs]
+    assert ours == expected  # the same as the Python API, each marked with the model and a fresh id
+    assert all(e["model"] == "model" for d in docs for e in d["entities"])
+    assert all(len({e["id"] for e in d["entities"]}) == len(d["entities"]) for d in docs)
     assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", "bioc-xml",
                "--out", tmp_path / "out.xml") == 0
     with open(tmp_path / "out.xml", "rb") as f:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
 
 from ..util.checks import finite
 from ..util.checks import threads as check_threads
-from ..choices import OUTPUT_FORMATS
+from ..choices import INPUT_FORMATS, OFFSETS, OUTPUT_FORMATS
 from ..errors import UserError
 from .common import _add_data_dir, _add_no_fetch, _add_tagging_args, _set_threads
 
@@ -41,12 +42,17 @@ def cmd_predict(args) -> int:
         raise UserError("--batch-size must be at least 1")
     tagger = Tagger.load(args.model, args.device)
     heads = tagger.heads(args.heads)
-    documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
+    documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit, args.offsets)
+    if args.drop_existing:  # a clean slate: the input's own annotations and relations are not written
+        documents = (d.without_annotations() for d in documents)
+    first = next(documents, None)  # read (and checked) before --out is opened: a bad input leaves it untouched
+    documents = itertools.chain([first] if first is not None else [], documents)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
-        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))
+        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size), args.offsets)
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite)
+    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
+                    model=Path(args.model).resolve().name, offsets=args.offsets)
     tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
     return 0
 
@@ -91,9 +97,18 @@ def register(sub) -> None:
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
     p.add_argument("--input-format", default="auto",
-                   help="auto (by suffix: .jsonl, .pubtator, .xml BioC, .json BioC; else text) | text | jsonl | pubtator | bioc-xml | bioc-json")
+                   help="auto (by content, then by suffix: .jsonl, .pubtator, .xml BioC, .json BioC, .xml.gz MEDLINE; else "
+                        f"text, quietly; any other choice is logged) | {' | '.join(INPUT_FORMATS)} (README, Input formats)")
     p.add_argument("--text-unit", default="file",
-                   help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per blank-line-separated block)")
+                   help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per "
+                        "blank-line-separated block) | paragraph (one document, a passage per paragraph; hard-wrapped "
+                        "lines inside a paragraph are joined for sentence splitting, offsets stay those of the file)")
+    p.add_argument("--offsets", default="code-points", choices=OFFSETS,
+                   help="what offsets count, read and written: code-points (Python's, default) | utf16 (UTF-16 code "
+                        "units, as Java and JavaScript BioC tools count)")
+    p.add_argument("--drop-existing", action="store_true",
+                   help="leave out the annotations and relations the input came with (default: kept untouched, ours "
+                        "added beside them with fresh ids and the model's name)")
     p.add_argument("--format", default="conll",
                    choices=OUTPUT_FORMATS,
                    help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html")

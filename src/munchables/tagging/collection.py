@@ -9,6 +9,8 @@ and tagged again (a killed run may have written it only in part); the rest is ap
 
 from __future__ import annotations
 
+import gzip
+import inspect
 import io
 import logging
 import sys
@@ -16,25 +18,24 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
-from ..choices import INPUT_FORMATS
+from ..choices import INPUT_FORMATS, OFFSETS
 from ..errors import UserError
 from ..util.progress import Progress
-from .documents import Document
+from .detect import SNIFF_BYTES, choose
+from .documents import Document, mark
 from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
+from .offsets import CODE_POINTS, to_units
 
 log = logging.getLogger("munchables")
 
-SUFFIXES = {".jsonl": "jsonl", ".pubtator": "pubtator", ".xml": "bioc-xml", ".json": "bioc-json"}  # else text
-
-
-def input_format(path: Path | None, given: str) -> str:
-    """`given`, or with "auto" the format its suffix names (.jsonl .pubtator .xml .json), else text."""
+def input_format(path: Path | None, given: str, head: bytes = b"") -> str:
+    """`given`, or with "auto" the format the input's first bytes or its name show (detect.py), else text."""
     if given != "auto":
         if given not in INPUT_FORMATS:
             raise UserError(f"--input-format {given}: expected auto or one of {', '.join(INPUT_FORMATS)}")
         return given
-    return SUFFIXES.get(path.suffix.lower(), "text") if path is not None else "text"
+    return choose(path.name if path is not None else "", head)[0]
 
 
 def _stdin_bytes() -> BinaryIO:
@@ -55,24 +56,65 @@ def _files(spec: str) -> list[tuple[Path, str]]:
     return [(path, path.name)]
 
 
-def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "file") -> Iterator[Document]:
-    """Documents of every input in order: "-" is standard input, a directory every file below it (sorted)."""
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _peekable(stream: BinaryIO) -> io.BufferedReader:
+    """A stream whose first bytes can be looked at without being used up; gzip opened transparently."""
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, SNIFF_BYTES)
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), SNIFF_BYTES)
+    return buffered
+
+
+def _head(stream: io.BufferedReader) -> bytes:
+    try:
+        return stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    except (OSError, EOFError) as e:  # a damaged gzip stream
+        raise UserError(f"cannot read the input ({e})") from None
+
+
+def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "file",
+                offsets: str = CODE_POINTS) -> Iterator[Document]:
+    """Documents of every input in order: "-" is standard input, a directory every file below it (sorted).
+
+    Gzip input (``.gz``, by its first bytes) is read through gzip; with `given_format` "auto" each
+    input's format is chosen by detect.py and named in a log line.
+    """
+    if offsets not in OFFSETS:
+        raise UserError(f"--offsets {offsets}: expected one of {', '.join(OFFSETS)}")
     for spec in inputs or ["-"]:
         if spec == "-":
-            yield from READERS[input_format(None, given_format)](*_reader_args(_stdin_bytes(), STDIN, given_format, unit, None))
+            yield from _read(_peekable(_stdin_bytes()), STDIN, None, given_format, unit, offsets)
             continue
         for path, name in _files(spec):
-            fmt = input_format(path, given_format)
             try:
-                stream = open(path, "rb")
+                raw = open(path, "rb", buffering=SNIFF_BYTES)  # peek sees the first SNIFF_BYTES
             except OSError as e:
                 raise UserError(f"{path}: cannot read it ({e.strerror})") from None
-            with stream:
-                yield from READERS[fmt](*_reader_args(stream, name, given_format, unit, path))
+            with raw:
+                yield from _read(_peekable(raw), name, path, given_format, unit, offsets)
 
 
-def _reader_args(stream, name, given_format, unit, path):
-    return (stream, name, unit) if input_format(path, given_format) == "text" else (stream, name)
+def _read(stream: io.BufferedReader, name: str, path: Path | None, given: str, unit: str, offsets: str):
+    if given == "auto":
+        fmt, why = choose(path.name if path is not None else "", _head(stream))
+        if fmt != "text":  # plain text is the default, chosen quietly; any other choice is said
+            log.info("reading %s as %s (%s; --input-format chooses another)",
+                     "standard input" if path is None else name, fmt, why)
+    else:
+        fmt = input_format(path, given)
+    reader = READERS[fmt]
+    options = {"unit": unit, "offsets": offsets}
+    accepted = inspect.signature(reader).parameters
+    if offsets != CODE_POINTS and "offsets" not in accepted:
+        raise UserError(f"--offsets {offsets}: the {fmt} reader counts code points only; leave --offsets out")
+    try:
+        yield from reader(stream, name, **{k: v for k, v in options.items() if k in accepted})
+    except (OSError, EOFError) as e:  # a truncated or damaged gzip file
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
+        raise UserError(f"{name}: cannot be read to the end ({e})") from None
 
 
 def scan_output(path: Path, fmt: str) -> tuple[list[str], int]:
@@ -99,17 +141,20 @@ class Output:
     """One output stream: header, documents as they come, footer. A file, or standard output (path None)."""
 
     def __init__(self, path: str | None, fmt: str, heads: Sequence[str], types: Sequence[str],
-                 resume: bool = False, overwrite: bool = False):
+                 resume: bool = False, overwrite: bool = False, model: str | None = None, offsets: str = CODE_POINTS):
         if fmt not in OUTPUT_FORMATS:
             raise UserError(f"--format {fmt}: expected one of {', '.join(OUTPUT_FORMATS)}")
         self.spec, self.heads, self.types = OUTPUT_FORMATS[fmt], list(heads), list(types)
+        self.model, self.offsets = model, offsets  # our entities are marked with the model; offsets: offsets.py
+        if offsets != CODE_POINTS and "offsets" not in inspect.signature(self.spec.document).parameters:
+            raise UserError(f"--offsets {offsets}: --format {fmt} writes code points only; leave --offsets out")
         self.done: set[str] = set()
         self.first = True
+        self.header_due = True  # written with the first document (BioC's header names its collection)
         if path is None:
             if resume:
                 raise UserError("--resume needs --out FILE: the output it continues")
             self.file, self.close_file = _stdout_bytes(), False
-            self._write(self.spec.header(self.types))
             return
         target = Path(path)
         exists = target.exists() and target.stat().st_size > 0
@@ -129,22 +174,33 @@ class Output:
         self.close_file = True
         self.file.seek(keep)
         self.file.truncate()
-        if keep == 0:
-            self._write(self.spec.header(self.types))
+        self.header_due = keep == 0
 
     def _write(self, text: str) -> None:
         if text:
             self.file.write(text.encode("utf-8"))
             self.file.flush()
 
+    def _header(self, doc: Document | None) -> str:
+        if not self.header_due:
+            return ""
+        self.header_due = False
+        if "collection" not in inspect.signature(self.spec.header).parameters:  # a writer without collections
+            return self.spec.header(self.types)
+        return self.spec.header(self.types, doc.collection if doc is not None else None)
+
     def write(self, tagged: Tagged) -> None:
+        """The document with what came with it and our entities (fresh ids, marked with the model)."""
         extra = {"types": self.types} if self.spec.needs_types else {}
-        text = self.spec.document(tagged.document, tagged.entities, self.heads, **extra)
-        self._write(("" if self.first else self.spec.separator) + text)
+        if "offsets" in inspect.signature(self.spec.document).parameters:  # every writer that writes offsets
+            extra["offsets"] = self.offsets
+        found = mark(tagged.document, tagged.entities, self.model)
+        text = self.spec.document(tagged.document, found, self.heads, **extra)
+        self._write(self._header(tagged.document) + ("" if self.first else self.spec.separator) + text)
         self.first = False
 
     def close(self) -> None:
-        self._write(self.spec.footer)
+        self._write(self._header(None) + self.spec.footer)
         if self.close_file:
             self.file.close()
 
@@ -208,13 +264,13 @@ def skip_done(documents: Iterable[Document], done: set[str], counter: list[int])
         yield doc
 
 
-def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
-    """`--format json`: the entities of the one document tagged (offsets into the input as given)."""
+def one_document_entities(tagged: Iterable[Tagged], offsets: str = CODE_POINTS) -> list[dict]:
+    """`--format json`: the entities of the one document tagged (offsets into the input as given, in `offsets`)."""
     tagged = list(tagged)
     if len(tagged) > 1:
         raise UserError(f"--format json writes the entities of one document; the input holds {len(tagged)} "
                         f"(use --format jsonl for collections)")
-    return tagged[0].entities if tagged else []
+    return to_units(tagged[0].document, tagged[0].entities, offsets)[1] if tagged else []
 
 
 def tag_collection(tagger, documents: Iterable[Document], output: Output, heads: Sequence[str], overlap: str,

@@ -139,7 +139,7 @@ def tag_documents(model: MultiTaskTagger, collate: Collator, documents: Iterable
     group: list[tuple[Document, list]] = []  # documents waiting, each with its (passage, sentence) pieces
     waiting = 0
     for doc in documents:
-        pieces = [(p, piece) for p in doc.passages for piece in split_long(tokenize(p.text))[0]]
+        pieces = [(p, piece) for p in doc.passages for piece in split_long(tokenize(p.splitting_text()))[0]]
         group.append((doc, pieces))
         waiting += len(pieces)
         if waiting >= group_sentences:
