@@ -23,8 +23,8 @@ CACHES = ("memory", "disk", "none")  # where frozen token features are kept
 ENGINES = ("local", "ray")  # what runs munch reproduce's trials
 GRIDS = ("paper", "fixed")  # munch reproduce's hyper-parameter grid
 OVERLAPS = ("all", "score", "priority")  # what predict does where the heads' entities overlap (tagging.py)
-OUTPUT_FORMATS = ("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html")  # json: one document's entities
-INPUT_FORMATS = ("text", "jsonl", "pubtator", "bioc-xml", "bioc-json")
+OUTPUT_FORMATS = ("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html", "brat")  # json: one document's entities
+INPUT_FORMATS = ("text", "jsonl", "pubtator", "bioc-xml", "bioc-json", "brat")  # brat: a folder of .txt + .ann
 TEXT_UNITS = ("file", "line", "block")  # what one document of plain text is
 DIRECTIONS = ("forward", "backward")  # a character language model's reading direction
 

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from .documents import Document
 from ..errors import UserError
 from ..choices import INPUT_FORMATS
-from .formats import OUTPUT_FORMATS, READERS, STDIN
+from .brat import is_brat_folder
+from .formats import FOLDER_READERS, OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
 
 log = logging.getLogger("munchables")
@@ -30,7 +31,8 @@ SUFFIXES = {".jsonl": "jsonl", ".pubtator": "pubtator", ".xml": "bioc-xml", ".js
 
 
 def input_format(path: Path | None, given: str) -> str:
-    """`given`, or with "auto" the format its suffix names (.jsonl .pubtator .xml .json), else text."""
+    """`given`, or with "auto" the format its suffix names (.jsonl .pubtator .xml .json), else text
+    (a folder holding .ann files is read as brat by read_inputs)."""
     if given != "auto":
         if given not in INPUT_FORMATS:
             raise UserError(f"--input-format {given}: expected auto or one of {', '.join(INPUT_FORMATS)}")
@@ -61,6 +63,9 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
     for spec in inputs or ["-"]:
         if spec == "-":
             yield from READERS[input_format(None, given_format)](*_reader_args(_stdin_bytes(), STDIN, given_format, unit, None))
+            continue
+        if given_format in FOLDER_READERS or (given_format == "auto" and is_brat_folder(Path(spec))):
+            yield from FOLDER_READERS["brat" if given_format == "auto" else given_format](Path(spec))
             continue
         for path, name in _files(spec):
             fmt = input_format(path, given_format)

@@ -35,6 +35,7 @@ from bioc import biocjson, biocxml
 from lxml import etree
 
 from ..choices import TEXT_UNITS
+from .brat import BratOutput, read_brat
 from .documents import Document, Passage, entity
 from ..errors import UserError
 from ..data.tokenize import tokenize
@@ -123,6 +124,10 @@ def read_pubtator(stream: BinaryIO, name: str) -> Iterator[Document]:
     for number, line in _lines(stream, name):
         where = f"{name}, line {number}"
         head = line.split("|", 2)
+        if len(head) == 3 and head[0].endswith(" ") and head[2].startswith(" "):
+            # "ID |t| text", as two documents of NCBI-disease's development set: read as "ID|t|text",
+            # which is how that file's offsets count
+            head = [head[0].rstrip(" "), head[1], head[2][1:]]
         if len(head) == 3 and head[1] in ("t", "a") and "\t" not in head[0]:
             if head[1] == "t" or doc is None or doc.id != head[0]:
                 if doc is not None:
@@ -135,6 +140,8 @@ def read_pubtator(stream: BinaryIO, name: str) -> Iterator[Document]:
                 doc.passages.append(Passage(head[2], offset, {"type": "abstract"}))
         elif line.strip():
             cols = line.split("\t")
+            if doc is not None and cols[0] == doc.id and len(cols) in (3, 4) and not cols[1].isdigit():
+                continue  # a relation line, ID<TAB>CID<TAB>D1<TAB>D2 (BioCreative V CDR): not an entity
             if doc is None or len(cols) < 5 or cols[0] != doc.id:
                 raise UserError(f"{where}: expected ID|t|title, ID|a|abstract or ID<TAB>start<TAB>end<TAB>text<TAB>type "
                                 f"for the document above")
@@ -186,6 +193,9 @@ READERS: dict[str, Callable[..., Iterator[Document]]] = {
     "text": read_text, "jsonl": read_jsonl, "pubtator": read_pubtator, "bioc-xml": read_bioc_xml,
     "bioc-json": read_bioc_json,
 }
+# Formats that are a folder of files rather than one stream (brat standoff, brat.py): read from and written to a directory.
+FOLDER_READERS: dict[str, Callable[..., Iterator[Document]]] = {"brat": read_brat}
+FOLDER_OUTPUTS = {"brat": BratOutput}
 
 
 # ------------------------------------------------------------------------------------------ writing
