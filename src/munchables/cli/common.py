@@ -33,3 +33,23 @@ def _set_threads(args) -> None:
 
 def _csv(value: str | None) -> list[str] | None:
     return [v for v in value.split(",") if v] if value else None
+
+
+def _add_document_args(p: argparse.ArgumentParser, split_flag: str = "--split") -> None:
+    """How a corpus given as annotated documents becomes sentences (data/documents.py); `munch evaluate`,
+    whose --split names the split scored, calls the collection's split --doc-split."""
+    g = p.add_argument_group("corpora given as annotated documents (PubTator, BioC, JSONL, brat; README, Your own corpus)")
+    g.add_argument("--types", metavar="T,T=NEW",
+                   help="entity types kept, the others left out (counted): Disease,Chemical; TYPE=NEW keeps TYPE "
+                        "renamed: SpecificDisease=Disease,Modifier=Disease (default: every type as it is)")
+    g.add_argument(split_flag, dest="document_split", metavar="TRAIN,DEV,TEST",
+                   help="percentages of one collection, split by document (default 80,10,10); or give the splits "
+                        "as train=PATH,dev=PATH,test=PATH")
+    g.add_argument("--split-seed", type=int, default=1, metavar="S",
+                   help=f"the shuffle of documents before {split_flag} (default 1; not the training seed)")
+
+
+def _document_options(args):
+    from ..data.documents import DocumentOptions
+
+    return DocumentOptions(args.types, args.document_split, args.split_seed)
