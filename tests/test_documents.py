@@ -263,3 +263,17 @@ def test_compare_single_task_ends_with_the_answer(tiny_corpora, capsys):
 def test_without_aux_the_default_method_stays_single_task(tiny_corpus, tmp_path):
     assert main([*train_args(tiny_corpus, 1), "--out", str(tmp_path / "run")]) == 0
     assert json.loads((tmp_path / "run" / "config.json").read_text())["method"] == "single-task"
+
+
+def test_pubtator_id_space_bar_lines_read_as_ncbi_counts_them(tmp_path):
+    """NCBI-disease's development set writes two titles as ``ID |t| Title``; its offsets count ``ID|t|Title``."""
+    path = tmp_path / "dev.pubtator"
+    path.write_text("8808605 |t| Somatic mosaicism\n8808605 |a| G6PD deficiency was seen.\n"
+                    "8808605\t18\t33\tG6PD deficiency\tSpecificDisease\n\n")
+    counts = Counter()
+    from munchables.data.documents import read_documents
+
+    [doc] = read_documents(path)
+    assert doc.id == "8808605" and doc.passages[0].text == "Somatic mosaicism"
+    out = document_sentences([doc], None, counts)
+    assert out[1].tags[:2] == ("B-SpecificDisease", "I-SpecificDisease") and counts[TEXT_DIFFERS] == 0
