@@ -277,3 +277,22 @@ def test_pubtator_id_space_bar_lines_read_as_ncbi_counts_them(tmp_path):
     assert doc.id == "8808605" and doc.passages[0].text == "Somatic mosaicism"
     out = document_sentences([doc], None, counts)
     assert out[1].tags[:2] == ("B-SpecificDisease", "I-SpecificDisease") and counts[TEXT_DIFFERS] == 0
+
+
+def test_formats_told_by_content(tmp_path):
+    """BioC XML and JSON (pretty or on one line) and JSONL, without telling suffixes, read into the same sentences."""
+    from munchables.tagging.formats import OUTPUT_FORMATS
+
+    doc = doc_of(tiny_sentences(2, seed=3))
+    sentences = document_sentences([doc], None, Counter())
+    for fmt in ("bioc-xml", "bioc-json", "jsonl"):
+        spec = OUTPUT_FORMATS[fmt]
+        path = tmp_path / f"{fmt}.data"
+        path.write_text(spec.header([]) + spec.document(doc, doc.entities, []) + spec.footer)
+        assert document_format(path) == fmt
+        from munchables.data.documents import read_documents
+
+        assert document_sentences(read_documents(path), None, Counter()) == sentences
+    pretty = tmp_path / "pretty.data"
+    pretty.write_text(json.dumps(json.loads((tmp_path / "bioc-json.data").read_text()), indent=1))
+    assert document_format(pretty) == "bioc-json"

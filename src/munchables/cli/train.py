@@ -109,6 +109,8 @@ def cmd_train(args) -> int:
         raise UserError("the following argument is required: --target (or --resume with an --out that holds a run)")
     else:
         options = _run_options(args, args.out)
+    if options.method == "single-task" and options.aux is not None:
+        log.warning("--method single-task trains the target alone: --aux %s is not used", ",".join(options.aux))
     set_threads(args.threads)
     if args.compare is not None or args.seeds != 1:
         from ..comparison import train_compared

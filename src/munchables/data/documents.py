@@ -181,10 +181,10 @@ def document_format(path: Path) -> str:
         return "bioc-xml"
     if first.startswith("{"):
         try:
-            json.loads(first)
-            return "jsonl"
+            obj = json.loads(first)
         except json.JSONDecodeError:  # not one object per line: a JSON document, BioC's collection
             return "bioc-json"
+        return "bioc-json" if isinstance(obj, dict) and "documents" in obj else "jsonl"
     raise UserError(f"{path}: cannot tell its format from its first line ({first[:40]!r}); expected {FORMS}")
 
 
