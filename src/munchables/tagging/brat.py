@@ -23,7 +23,8 @@ T line per entity (fragments where the entity has them) and, for a tagger's enti
 ``AnnotatorNotes`` line ``#N<TAB>AnnotatorNotes TN<TAB>head=...  score=...``. A folder output
 cannot be one streamed file, so it is not an `OutputFormat` of formats.py; `--resume` skips the
 documents whose ``.ann`` is already there (each pair is written ``.txt`` first, ``.ann`` last,
-atomically).
+atomically), and `--overwrite` writes over the pairs of the documents it tags (other files in the
+folder stay). A folder that holds ``.ann`` files already is refused without one of the two.
 """
 
 from __future__ import annotations
