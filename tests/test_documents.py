@@ -220,6 +220,9 @@ def test_brat_round_trip_train_tag_brat_out(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["target"] == "brat" and metrics["method"] == "single-task"
     assert metrics["test"]["f1"] > 0.9, metrics["test"]  # the tiny model fits the templates
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--corpus", str(folder), "--doc-split", "60,20,20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == metrics["test"]["f1"]  # the same split, the same sentences
     tagged = tmp_path / "tagged"
     assert main(["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(tagged)]) == 0
     gold = {d.id: {(e["start"], e["end"], e["type"]) for e in d.entities} for d in read_brat(folder)}
