@@ -17,7 +17,8 @@ collection), JSONL (``.jsonl``, or one JSON object per line), or brat standoff (
 
 Sentences and tokens come from data/tokenize.py, passage by passage, exactly as `munch tag`
 splits documents (tagging/heads.py), so a model trained on documents sees at training time the
-tokens it sees when tagging. Then every entity becomes the IOB2 tags of the tokens it covers,
+tokens it sees when tagging (tagging also cuts a sentence of more than heads.MAX_TOKENS = 512
+tokens into pieces; training keeps it whole). Then every entity becomes the IOB2 tags of the tokens it covers,
 by these rules, each counted in `Corpus.documents` (shown by `munch corpora`, logged by `munch
 train`); nothing is dropped silently:
 
