@@ -307,5 +307,5 @@ def test_help_lists_the_options_the_pipeline_accepts():
 
     assert choices.METHODS == tuple(methods.METHODS)
     assert choices.ITER_SWITCHES == tuple(methods.ITER_SWITCH)
-    assert set(choices.OUTPUT_FORMATS) == {"json", *formats.OUTPUT_FORMATS}
-    assert set(choices.INPUT_FORMATS) == set(formats.READERS)
+    assert set(choices.OUTPUT_FORMATS) == {"json", *formats.OUTPUT_FORMATS, *formats.FOLDER_OUTPUTS}
+    assert set(choices.INPUT_FORMATS) == set(formats.READERS) | set(formats.FOLDER_READERS)

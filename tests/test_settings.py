@@ -29,6 +29,7 @@ SAVED_OPTION_NAMES = {
     "trust", "train_on_dev", "keep", "lr", "batch_size", "max_epochs", "clip", "patience", "min_lr", "seed",
     "loss_reduction", "word_dim", "char_dim", "char_hidden", "hidden", "dropout", "word_vectors", "charlm_forward",
     "charlm_backward", "charlm_projection", "transformer", "transformer_layers", "fine_tune_transformer", "lstm",
+    "types", "split", "split_seed",  # corpora given as documents (data/documents.py)
 }
 
 
@@ -95,9 +96,14 @@ def test_every_setting_with_a_flag_is_on_munch_train_and_schedule_shares_what_is
 
 
 def test_defaults_on_the_command_line_are_the_dataclass_defaults():
+    from munchables.cli.train import _run_options
+
     args = _parser("schedule").parse_args(["--target", "x"])
     # the one default the command line sets apart: munch train fetches unless --no-fetch, the library never asks
-    assert S.from_args(RunOptions, args) == RunOptions(target="x", fetch=True)
+    assert _run_options(args) == RunOptions(target="x", fetch=True)
+    # and --method: without it, --aux trains iter (the evidence's method for a small target), else single-task
+    with_aux = _run_options(_parser("schedule").parse_args(["--target", "x", "--aux", "a,train=t,dev=d,test=e"]))
+    assert with_aux == RunOptions(target="x", fetch=True, method="iter", aux=["a", "train=t,dev=d,test=e"])
 
 
 def test_config_json_options_keep_their_names():
@@ -158,9 +164,10 @@ def test_the_command_line_loads_without_torch():
     (["--embedding-cache", "gpu"], "unknown --embedding-cache 'gpu'"),
 ])
 def test_a_bad_setting_is_refused_naming_its_flag(argv, message):
+    from munchables.cli.train import _run_options
     from munchables.errors import UserError
 
-    options = S.from_args(RunOptions, _parser("schedule").parse_args(["--target", "x", *argv]))
+    options = _run_options(_parser("schedule").parse_args(["--target", "x", *argv]))
     with pytest.raises(UserError) as e:
         S.check_settings(options)
     assert str(e.value).startswith(message)
@@ -174,3 +181,13 @@ def test_every_setting_has_its_own_name_across_the_nested_configs():
     # flags, config.json and the trials name the settings flat (lr, not train.lr): a name twice would be ambiguous
     all_names = [name for name, _, _ in S.leaves(RunOptions)]
     assert len(all_names) == len(set(all_names))
+
+
+def test_a_setting_added_later_is_at_its_default_in_an_older_config_json():
+    """Resuming a run saved before --split-seed existed: the missing name is its default, not a change."""
+    from munchables.resume import differences
+
+    now = given_options(RunOptions(target="x"))
+    older = {k: v for k, v in now.items() if k not in ("types", "split", "split_seed")}
+    assert differences(older, now) == []
+    assert differences(older, now | {"split_seed": 2}) == ["--split-seed 2 was 1"]

@@ -22,6 +22,7 @@ import torch
 from .choices import NEEDS_AUX
 from .data.batching import Collator
 from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.documents import DocumentOptions
 from .data.vocab import Vocabularies, build_vocabularies, normalise
 from .embeddings.features import build_features
 from .embeddings.features import validate as validate_embeddings
@@ -52,20 +53,50 @@ def validate(options: RunOptions) -> None:
     validate_embeddings(options.model)
 
 
+def document_options(options: RunOptions) -> DocumentOptions:
+    """How document corpora (target or auxiliary) become sentences: --types, --split, --split-seed."""
+    return DocumentOptions(options.types, options.split, options.split_seed)
+
+
+def load_target(options: RunOptions) -> Corpus:
+    """The target corpus, a corpus id, a column-file directory or annotated documents."""
+    data_dir = default_data_dir(options.data_dir)
+    return _with_dev(options, load_corpus(options.target, data_dir, options.train_limit, options.fetch,
+                                          document_options(options)), options.train_limit)
+
+
+def resolve_aux(options: RunOptions, target: Corpus | None = None) -> RunOptions:
+    """`options` with `--aux auto` replaced by the corpora data/auxiliary.py chooses, each logged with its reason."""
+    if options.aux != ["auto"]:
+        return options
+    from .data.auxiliary import choose_auxiliary
+
+    data_dir = default_data_dir(options.data_dir)
+    target = target or load_target(options)
+    chosen = choose_auxiliary(target, data_dir, lambda name: load_corpus(name, data_dir))
+    if not chosen:
+        raise UserError(f"--aux auto: no auxiliary corpus found in {data_dir} (fetch some with `munch corpora fetch`, "
+                        f"or name them with --aux)")
+    for name, why in chosen:
+        log.info("--aux auto: %s: %s", name, why)
+    return replace(options, aux=[name for name, _ in chosen])
+
+
 def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = default_data_dir(options.data_dir)
-    target = _with_dev(options, load_corpus(options.target, data_dir, options.train_limit, options.fetch),
-                       options.train_limit)
+    target = load_target(options)
     if options.method not in NEEDS_AUX:
         return target, []
+    options = resolve_aux(options, target)
     names = options.aux
     if names is None:
         names = [c for c in available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
     aux_limit = None if options.aux_whole else options.train_limit
-    aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
+    aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch, document_options(options)), aux_limit)
+           for n in names]
     for a in aux:
         if a.name == target.name or a.path.resolve() == target.path.resolve():
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
@@ -275,7 +306,9 @@ def _settings(options: RunOptions, target: Corpus) -> dict:
         "train": asdict(options.train), "model": asdict(options.model),
         "train_limit": options.train_limit,
     } | ({"train_on_dev": True} if options.train_on_dev else {}) | (  # absent when off: old run dirs still resume
-        {"aux_whole": True} if options.aux_whole else {})
+        {"aux_whole": True} if options.aux_whole else {}) | (
+        {"documents": {"types": options.types, "split": options.split, "split_seed": options.split_seed}}
+        if target.documents is not None else {})
 
 
 def candidate_dir(options: RunOptions, target: Corpus, aux: Corpus) -> Path:

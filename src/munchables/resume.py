@@ -14,7 +14,10 @@ import math
 from pathlib import Path
 
 from .errors import UserError
-from .settings import flag, flat, is_free, negated
+from .settings import RunOptions, build, flag, flat, is_free, negated
+
+# a setting that an older config.json does not name was at its default then (settings added later)
+DEFAULTS = flat(build(RunOptions, {"target": None}))
 
 
 def given_options(options) -> dict:
@@ -40,11 +43,12 @@ def differences(before: dict, after: dict) -> list[str]:
     """`--flag NEW was OLD` for each option that differs, a raised --max-epochs excepted."""
     out = []
     for name in sorted(set(before) | set(after)):
-        if is_free(name) or before.get(name) == after.get(name):
+        if is_free(name) or before.get(name, DEFAULTS.get(name)) == after.get(name, DEFAULTS.get(name)):
             continue
         if name == "max_epochs" and extends(before.get(name), after.get(name)):
             continue
-        out.append(f"{flag(name)} {_show(name, after.get(name))} was {_show(name, before.get(name))}")
+        out.append(f"{flag(name)} {_show(name, after.get(name, DEFAULTS.get(name)))} was "
+                   f"{_show(name, before.get(name, DEFAULTS.get(name)))}")
     return out
 
 

@@ -37,6 +37,18 @@ def comma_list(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
+def corpus_list(value: str) -> list[str]:
+    """`--aux a,b,train=X,dev=Y,test=Z` -> ["a", "b", "train=X,dev=Y,test=Z"]: a corpus given as named
+    files (data/documents.py) stays one item, its ``dev=``/``test=`` joining the ``train=`` before it."""
+    out: list[str] = []
+    for item in comma_list(value):
+        if item.startswith(("dev=", "test=")) and out and out[-1].startswith("train="):
+            out[-1] += "," + item
+        else:
+            out.append(item)
+    return out
+
+
 def at_least(low: float) -> Callable[[Any], str | None]:
     return lambda value: None if value is None or value >= low else f"must be at least {low}"
 
@@ -122,13 +134,17 @@ class ModelConfig:
 
 @dataclass
 class RunOptions:
-    target: str = setting(help="target corpus: an id (e.g. ncbi-disease) or a directory")  # corpus id or directory
+    target: str = setting(help="target corpus: an id (e.g. ncbi-disease), a column-file directory, or annotated "
+                               "documents: a PubTator, BioC or JSONL file, a folder of them or of brat .txt + .ann "
+                               "pairs, or train=PATH,dev=PATH,test=PATH")  # corpus id, directory or documents
     out: Path | None = setting(None, type=Path, free=True, help="directory for the model, metrics.json, "
                                                                 "log.jsonl")
     method: str = setting("single-task", choices=METHODS, help=f"one of: {', '.join(METHODS)}")
     # auxiliary corpora; None: every other corpus found
-    aux: list[str] | None = setting(None, type=comma_list, help="auxiliary corpora, comma-separated (default: "
-                                                                "every other corpus found)")
+    aux: list[str] | None = setting(None, type=corpus_list, help=(
+        "auxiliary corpora, comma-separated: ids, directories or documents; `auto` chooses them from the corpora "
+        "present and says why (one per entity family, plus those of the target's family; data/auxiliary.py). "
+        "Default: every other corpus found"))
     aux_order: str = setting("random", choices=AUX_ORDERS, help="order of auxiliary corpora for iter and stack: "
                                                                 f"{', '.join(AUX_ORDERS)}")
     # step-block (Algorithm 3) | epoch (the text of section 3.2)
@@ -160,6 +176,15 @@ class RunOptions:
                                                             "as the model), to extend it later with --resume")
     keep: str = setting("last", choices=KEEP, help="the model kept: last (the last epoch's, as the paper) | best-dev "
                                                    "(the epoch of the best target dev F1)")
+    # corpora given as annotated documents (data/documents.py): the same for the target and every auxiliary
+    types: str | None = setting(None, metavar="T,T=NEW", help=(
+        "entity types kept, the others left out (counted): Disease,Chemical; TYPE=NEW keeps TYPE renamed: "
+        "SpecificDisease=Disease,Modifier=Disease (default: every type as it is)"))
+    split: str | None = setting(None, metavar="TRAIN,DEV,TEST", help=(
+        "percentages of one collection, split by document (default 80,10,10); or give the splits as "
+        "train=PATH,dev=PATH,test=PATH"))
+    split_seed: int = setting(1, type=int, metavar="S", help="the shuffle of documents before the split (default 1; "
+                                                             "not the training seed)")
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -253,7 +278,8 @@ def from_flat(options, values: dict):
 def add_flags(parser, cls, names: Sequence[str], **overrides: dict) -> None:
     """Add the flags of the named settings of `cls` to `parser` (or an argument group), in that order.
 
-    overrides: per name, argparse keywords that differ on this command (e.g. `out={"required": True}`).
+    overrides: per name, argparse keywords that differ on this command (e.g. `out={"required": True}`),
+    and "flag" for another flag name (munch evaluate's --doc-split, whose --split names the split scored).
     """
     for name in names:
         f, _ = _field(cls, name)
@@ -273,7 +299,7 @@ def add_flags(parser, cls, names: Sequence[str], **overrides: dict) -> None:
         if m["help"] is not None:
             kw["help"] = m["help"]
         kw |= overrides.get(name, {})
-        parser.add_argument(m["flag"] or "--" + name.replace("_", "-"), **kw)
+        parser.add_argument(kw.pop("flag", None) or m["flag"] or "--" + name.replace("_", "-"), **kw)
 
 
 def help_of(cls, name: str) -> str | None:

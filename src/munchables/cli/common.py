@@ -32,3 +32,23 @@ def _set_threads(args) -> None:
 
 def _csv(value: str | None) -> list[str] | None:
     return [v for v in value.split(",") if v] if value else None
+
+
+DOCUMENTS = ("types", "split", "split_seed")  # how a corpus given as annotated documents becomes sentences
+
+
+def _add_document_args(p: argparse.ArgumentParser, split_flag: str = "--split") -> None:
+    """The document-corpus settings (settings.RunOptions; data/documents.py) on a command; `munch evaluate`,
+    whose --split names the split scored, calls the collection's split --doc-split."""
+    from ..settings import RunOptions, add_flags
+
+    g = p.add_argument_group("corpora given as annotated documents (PubTator, BioC, JSONL, brat; README, Your own corpus)")
+    add_flags(g, RunOptions, DOCUMENTS, **({} if split_flag == "--split" else
+                                           {"split": {"flag": split_flag, "dest": "document_split"}}))
+
+
+def _document_options(args):
+    from ..data.documents import DocumentOptions
+
+    split = args.document_split if hasattr(args, "document_split") else args.split
+    return DocumentOptions(args.types, split, args.split_seed)

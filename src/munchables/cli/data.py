@@ -10,7 +10,7 @@ from pathlib import Path
 from ..util.checks import threads as check_threads
 from ..choices import DIRECTIONS
 from ..errors import UserError
-from .common import _add_data_dir, _add_no_fetch, THREADS_HELP, _csv
+from .common import _add_data_dir, _add_document_args, _add_no_fetch, THREADS_HELP, _csv, _document_options
 
 log = logging.getLogger("munchables")
 
@@ -22,16 +22,27 @@ def cmd_corpora(args) -> int:
 
     if args.corpora_command == "fetch":
         return cmd_corpora_fetch(args)
+    from ..data.documents import dropped_lines
+
     data_dir = default_data_dir(args.data_dir)
     rows = []
-    for name in available_corpora(data_dir):
-        corpus = load_corpus(name, data_dir)
-        rows += [row | {"entity_types": corpus.entity_types} for row in corpus_stats(corpus)]
+    converted = []  # (name, report) of the corpora read from documents
+    for name in available_corpora(data_dir) + (args.corpus or []):
+        corpus = load_corpus(name, data_dir, documents=_document_options(args))
+        extra = {"documents": corpus.documents} if corpus.documents is not None else {}
+        rows += [row | {"entity_types": corpus.entity_types} | extra for row in corpus_stats(corpus)]
+        if corpus.documents is not None:
+            converted.append((corpus.name, corpus.documents))
     if args.json:  # the missing Table 1 corpora too, marked, with the command that fetches each
         rows += [{"corpus": name, "split": split, "missing": True, "entity_types": list(SOURCES[name].entity_types),
                   "fetch": f"munch corpora fetch {name} --data-dir {data_dir}"}
                  for name in missing_paper_corpora(data_dir) for split in SPLITS]
     print(json.dumps(rows, indent=2) if args.json else format_table1(rows, data_dir))
+    if converted and not args.json:  # what each document corpus's conversion kept and dropped, and why
+        for name, report in converted:
+            print(f"\n{name}: from documents {report['from']} ({report['how']}"
+                  f"{', --types ' + report['types'] if report['types'] else ''})")
+            print("\n".join(f"  {line}" for line in dropped_lines(report)))
     return 0
 
 
@@ -115,6 +126,11 @@ def register(sub) -> None:
     p = sub.add_parser("corpora", help="Table 1: sentences, tokens, mentions and entity types of every corpus found; "
                                        "`munch corpora fetch` downloads them")
     p.add_argument("--json", action="store_true", help="one object per corpus and split; missing corpora marked")
+    p.add_argument("--corpus", action="append", metavar="PATH",
+                   help="also this corpus: a column-file directory or annotated documents (a PubTator, BioC or JSONL "
+                        "file, a brat folder, or train=PATH,dev=PATH,test=PATH), shown with what its conversion "
+                        "kept and dropped (repeatable)")
+    _add_document_args(p)
     _add_data_dir(p)
     p.set_defaults(func=cmd_corpora, corpora_command=None)
     fetch = p.add_subparsers(dest="corpora_command").add_parser(

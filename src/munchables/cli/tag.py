@@ -11,7 +11,7 @@ from ..util.checks import finite
 from ..util.checks import threads as check_threads
 from ..choices import INPUT_FORMATS, OFFSETS, OUTPUT_FORMATS
 from ..errors import UserError
-from .common import _add_data_dir, _add_no_fetch, _add_tagging_args, _set_threads
+from .common import _add_data_dir, _add_document_args, _add_no_fetch, _add_tagging_args, _document_options, _set_threads
 
 log = logging.getLogger("munchables")
 
@@ -22,7 +22,8 @@ def cmd_evaluate(args) -> int:
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
-    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch)
+    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch,
+                         documents=_document_options(args))
     result = evaluate_tagger(tagger, corpus, args.split, progress=False if args.quiet else None)
     head = result["head"]
     if args.json:
@@ -35,6 +36,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.formats import FOLDER_OUTPUTS
     from ..tagging.tagger import Tagger
 
     _set_threads(args)
@@ -51,8 +53,11 @@ def cmd_predict(args) -> int:
         found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size), args.offsets)
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
-                    model=Path(args.model).resolve().name, offsets=args.offsets)
+    if args.format in FOLDER_OUTPUTS:  # brat: a folder of .txt + .ann pairs
+        output = FOLDER_OUTPUTS[args.format](args.out, args.resume, args.overwrite)
+    else:
+        output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
+                        model=Path(args.model).resolve().name, offsets=args.offsets)
     tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
     return 0
 
@@ -88,6 +93,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="cpu")
     _add_tagging_args(p)
+    _add_document_args(p, "--doc-split")
     _add_data_dir(p)
     _add_no_fetch(p)
     p.set_defaults(func=cmd_evaluate)
@@ -97,7 +103,7 @@ def register(sub) -> None:
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
     p.add_argument("--input-format", default="auto",
-                   help="auto (by content, then by suffix: .jsonl, .pubtator, .xml BioC, .json BioC, .xml.gz MEDLINE; else "
+                   help="auto (by content, then by suffix: .jsonl, .pubtator, .xml BioC, .json BioC, .xml.gz MEDLINE; a folder with .ann files: brat; else "
                         f"text, quietly; any other choice is logged) | {' | '.join(INPUT_FORMATS)} (README, Input formats)")
     p.add_argument("--text-unit", default="file",
                    help="plain text: file (the whole input is one document, default) | line (one per line) | block (one per "
@@ -111,8 +117,8 @@ def register(sub) -> None:
                         "added beside them with fresh ids and the model's name)")
     p.add_argument("--format", default="conll",
                    choices=OUTPUT_FORMATS,
-                   help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html")
-    p.add_argument("--out", help="output file (default: standard output)")
+                   help="output: conll (default; a tag column per head), json (one document's entities), jsonl, pubtator, bioc-xml, bioc-json, html, brat (--out FOLDER: ID.txt + ID.ann per document)")
+    p.add_argument("--out", help="output file (default: standard output); a folder for --format brat")
     p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--heads", default="target", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag")

@@ -24,6 +24,7 @@ from ..errors import UserError
 from ..paper import PAPER_CORPORA
 from ..util.files import read_utf8
 from . import fetch
+from .documents import DocumentOptions, is_document_corpus, load_document_corpus
 from .sources import SOURCES
 
 log = logging.getLogger("munchables")
@@ -55,6 +56,7 @@ class Corpus:
     train: list[Sentence]  # training sentences (the first N when a train limit was given)
     dev: list[Sentence]  # development sentences
     test: list[Sentence]  # test sentences
+    documents: dict | None = None  # read from documents (data/documents.py): what was read, kept and dropped, per split
 
     def split(self, name: str) -> list[Sentence]:
         """The sentences of split `name` ("train", "dev" or "test")."""
@@ -337,14 +339,17 @@ def read_column_file(path: Path) -> list[Sentence]:
 
 
 def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None,
-                fetch_missing: bool = False) -> Corpus:
+                fetch_missing: bool = False, documents: DocumentOptions | None = None) -> Corpus:
     """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
     `train_limit` keeps the first N training sentences; `fetch_missing` fetches a named corpus that
-    `data_dir` lacks (find_corpus_dir)."""
+    `data_dir` lacks (find_corpus_dir). Annotated documents (a PubTator/BioC/JSONL file, a brat folder,
+    or ``train=PATH,dev=PATH,test=PATH``) are read by data/documents.py, with `documents`' types and split."""
     if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
                                     or train_limit < 1):
         raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
                         f"(use --train-limit N with N >= 1)")
+    if is_document_corpus(name_or_path):  # PubTator, BioC, JSONL or brat: data/documents.py
+        return load_document_corpus(name_or_path, documents, train_limit)
     corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir(), fetch_missing)
     files = split_files(corpus_dir)
     splits = {split: read_column_file(path) for split, path in files.items()}
@@ -392,7 +397,7 @@ def format_table1(rows: list[dict], data_dir: Path | None = None) -> str:
             else:
                 ours_counts = (row["sentences"], row["tokens"], row["mentions"])
                 ours = "".join(f"{n:>10,}" for n in ours_counts)
-            line = f"{name:<16}{family:<14}{row['split']:<7}{ours}   |"
+            line = f"{name + ' ':<16}{family:<14}{row['split']:<7}{ours}   |"
             if paper is not None and row["split"] in paper.counts:
                 figures = paper.counts[row["split"]]
                 marks = ["*" if ours_counts is not None and ours_counts[i] != n else " "
@@ -407,7 +412,7 @@ def format_table1(rows: list[dict], data_dir: Path | None = None) -> str:
         kinds = next((row["entity_types"] for row in by_corpus.get(name, []) if "entity_types" in row), None)
         if kinds is None and name in SOURCES:
             kinds = [", ".join(SOURCES[name].entity_types) + " (expected; not fetched)"]
-        lines.append(f"  {name:<16}{', '.join(kinds or ['-'])}")
+        lines.append(f"  {name + ' ':<16}{', '.join(kinds or ['-'])}")
     missing = [name for name in names if name not in by_corpus]
     if missing:
         where = f" --data-dir {data_dir}" if data_dir is not None else ""

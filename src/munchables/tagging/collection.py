@@ -21,16 +21,18 @@ from typing import BinaryIO, Iterable, Iterator, Sequence
 from ..choices import INPUT_FORMATS, OFFSETS
 from ..errors import UserError
 from ..util.progress import Progress
+from .brat import is_brat_folder
 from .detect import SNIFF_BYTES, choose
 from .documents import Document, mark
-from .formats import OUTPUT_FORMATS, READERS, STDIN
+from .formats import FOLDER_READERS, OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
 from .offsets import CODE_POINTS, to_units
 
 log = logging.getLogger("munchables")
 
 def input_format(path: Path | None, given: str, head: bytes = b"") -> str:
-    """`given`, or with "auto" the format the input's first bytes or its name show (detect.py), else text."""
+    """`given`, or with "auto" the format the input's first bytes or its name show (detect.py), else text
+    (a folder holding .ann files is read as brat by read_inputs)."""
     if given != "auto":
         if given not in INPUT_FORMATS:
             raise UserError(f"--input-format {given}: expected auto or one of {', '.join(INPUT_FORMATS)}")
@@ -86,6 +88,9 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
     for spec in inputs or ["-"]:
         if spec == "-":
             yield from _read(_peekable(_stdin_bytes()), STDIN, None, given_format, unit, offsets)
+            continue
+        if given_format in FOLDER_READERS or (given_format == "auto" and is_brat_folder(Path(spec))):
+            yield from FOLDER_READERS["brat" if given_format == "auto" else given_format](Path(spec))
             continue
         for path, name in _files(spec):
             try:

@@ -57,6 +57,7 @@ from .bioc_format import (
     read_bioc_json,
     read_bioc_xml,
 )
+from .brat import BratOutput, read_brat
 from .documents import Document, Passage, check_passages, entity
 from .medline import read_medline
 from .offsets import CODE_POINTS, from_units, length, to_units
@@ -160,6 +161,10 @@ def read_pubtator(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> It
     for number, line in _lines(stream, name):
         where = f"{_label(name)}, line {number}"
         head = line.split("|", 2)
+        if len(head) == 3 and head[0].endswith(" ") and head[2].startswith(" "):
+            # "ID |t| text", as two documents of NCBI-disease's development set: read as "ID|t|text",
+            # which is how that file's offsets count
+            head = [head[0].rstrip(" "), head[1], head[2][1:]]
         if len(head) == 3 and head[1] in ("t", "a") and "\t" not in head[0]:
             if head[1] == "t" or doc is None or doc.id != head[0]:
                 if doc is not None:
@@ -198,6 +203,9 @@ READERS: dict[str, Callable[..., Iterator[Document]]] = {
     "text": read_text, "jsonl": read_jsonl, "label-studio": read_label_studio, "pubtator": read_pubtator,
     "bioc-xml": read_bioc_xml, "bioc-json": read_bioc_json, "medline": read_medline,
 }
+# Formats that are a folder of files rather than one stream (brat standoff, brat.py): read from and written to a directory.
+FOLDER_READERS: dict[str, Callable[..., Iterator[Document]]] = {"brat": read_brat}
+FOLDER_OUTPUTS = {"brat": BratOutput}
 
 
 # ------------------------------------------------------------------------------------------ writing
