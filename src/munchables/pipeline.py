@@ -60,7 +60,7 @@ class RunOptions:
     progress: bool | None = None
     embedding_cache: str = "memory"  # frozen features per sentence: memory | disk (under out) | none
     cache_dir: str | None = None  # SingleAux results reused by --aux-order sorted; default runs/cache
-    trust: bool = False  # load pickled files (gensim .kv/.model word vectors), which can run code; only files one trusts
+    trust: bool = False  # load gensim pickles other than KeyedVectors (whole models) with gensim's loader, which can run code
     fetch: bool = False  # fetch a named corpus missing from the data directory (munch train: unless --no-fetch)
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
