@@ -29,7 +29,7 @@ class ModelConfig:
     charlm_forward: str | None = None  # forward character LM for contextual string embeddings (Akbik et al. 2018)
     charlm_backward: str | None = None  # backward character LM; both or neither
     charlm_projection: int = 0  # 0: the embeddings enter the BiLSTM whole (the paper); K: a learned linear map to K first
-    transformer: str | None = None  # local Hugging Face model folder: its word vectors replace word + char features
+    transformer: str | None = None  # Hugging Face model folder or hub id: its word vectors replace word + char features
     transformer_layers: int = 4  # last transformer layers concatenated (Devlin et al. 2019, feature-based NER)
     fine_tune_transformer: bool = False  # train the transformer with the tagger; False: frozen, features cached
     lstm: bool = True  # the shared BiLSTM over the token features; False: the heads read the features directly

@@ -97,7 +97,7 @@ def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--charlm-backward", metavar="PATH", help="backward character LM; give both or neither")
     g.add_argument("--charlm-projection", type=int, default=0, metavar="K",
                    help="map the contextual string embeddings to K values before the BiLSTM (default 0: whole, as in the paper)")
-    g.add_argument("--transformer", metavar="DIR", help="local Hugging Face model folder: the shared encoder's token features")
+    g.add_argument("--transformer", metavar="NAME_OR_DIR", help="Hugging Face model folder or hub id (fetched once into the usual cache): the shared encoder's token features")
     g.add_argument("--transformer-layers", type=int, default=4, metavar="N", help="last transformer layers concatenated (default 4)")
     g.add_argument("--fine-tune-transformer", action="store_true", help="train the transformer too (default: frozen)")
     g.add_argument("--no-lstm", action="store_true", help="no BiLSTM: the heads read the token features directly")

@@ -18,7 +18,7 @@ from ..errors import UserError
 from .cache import make_cache
 from .charlm import CharLM
 from .contextual import ContextualStringEmbeddings
-from .transformer import TransformerFeatures, check_folder
+from .transformer import TransformerFeatures, check_name
 
 log = logging.getLogger("munchables")
 
@@ -37,7 +37,7 @@ def validate(config) -> None:
     if config.fine_tune_transformer and not config.transformer:
         raise UserError("--fine-tune-transformer needs --transformer DIR")
     if config.transformer:
-        check_folder(config.transformer)
+        check_name(config.transformer)
         if config.word_vectors:
             raise UserError("--word-vectors initialises the word embeddings, which --transformer replaces; "
                             "give one of the two")
