@@ -93,7 +93,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
 
 def _add_embedding_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("embeddings (README, Embeddings)")
-    g.add_argument("--charlm-forward", metavar="PATH", help="forward character LM (munch charlm) for contextual string embeddings")
+    g.add_argument("--charlm-forward", metavar="PATH", help="forward character LM for contextual string embeddings: a munch charlm file or Flair's (pubmed-forward.pt)")
     g.add_argument("--charlm-backward", metavar="PATH", help="backward character LM; give both or neither")
     g.add_argument("--charlm-projection", type=int, default=0, metavar="K",
                    help="map the contextual string embeddings to K values before the BiLSTM (default 0: whole, as in the paper)")
