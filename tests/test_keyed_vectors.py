@@ -187,3 +187,12 @@ def test_a_whole_model_needs_trust(tmp_path):
     refuses(lambda: load_keyed_vectors(tmp_path / "ft.model"), tmp_path / "marker", "--trust", "not gensim KeyedVectors")
     trusted = load_vectors(tmp_path / "ft.model", trust=True)
     np.testing.assert_array_equal(trusted["fever"], model.wv["fever"])
+
+
+def test_trust_still_reads_keyed_vectors_without_gensims_loader(tmp_path, monkeypatch):
+    from gensim.utils import SaveLoad
+
+    small_kv().save(str(tmp_path / "v.kv"), sep_limit=0)
+    want = KeyedVectors.load(str(tmp_path / "v.kv"))
+    monkeypatch.setattr(SaveLoad, "load", classmethod(lambda cls, *a, **k: pytest.fail("gensim's loader ran")))
+    same(load_vectors(tmp_path / "v.kv", trust=True), want)

@@ -47,7 +47,6 @@ def load_vectors(path: str | Path, trust: bool = False):
         return VectorSubset.load(path)  # numpy alone: a machine without gensim can read it
     from gensim.models import KeyedVectors  # gensim loads scipy: only runs given --word-vectors pay it
     from gensim.models.fasttext import load_facebook_vectors
-
     from gensim.utils import SaveLoad
 
     from .keyed_vectors import is_pickle, load_keyed_vectors
@@ -56,17 +55,21 @@ def load_vectors(path: str | Path, trust: bool = False):
         pickled = is_pickle(path)
     except OSError as e:
         raise UserError(f"{path}: cannot read word vectors ({e.strerror})") from None
-    if pickled and not trust:
-        return load_keyed_vectors(path)
+    if pickled:
+        try:
+            return load_keyed_vectors(path)
+        except UserError:
+            if not trust:
+                raise
     try:
+        if pickled:  # trusted, and not KeyedVectors: see the docstring
+            loaded = SaveLoad.load(str(path))
+            return getattr(loaded, "wv", loaded)  # a whole model: its KeyedVectors
         if path.suffix == ".bin":
             try:
                 return load_facebook_vectors(str(path))  # fastText binary: sub-word vectors
             except Exception:
                 return KeyedVectors.load_word2vec_format(str(path), binary=True)
-        if pickled:  # trusted: see the docstring
-            loaded = SaveLoad.load(str(path))
-            return getattr(loaded, "wv", loaded)  # a whole model: its KeyedVectors
         return KeyedVectors.load_word2vec_format(str(path), binary=False)
     except UserError:
         raise
