@@ -183,3 +183,14 @@ def test_a_tagger_saved_before_the_setting_computes_without_whitespace(imported,
     spec = ContextualStringEmbeddings(fwd, bwd, with_whitespace=True).spec(tmp_path)
     del spec["with_whitespace"]  # as taggers saved before it was recorded
     assert ContextualStringEmbeddings.from_spec(spec, tmp_path).with_whitespace is False
+
+
+def test_a_longer_delimiter_is_read_first_as_flair_reads_it(imported):
+    """Flair's get_representation gives a backward LM `delimiter + reversed(text) + " "`."""
+    from dataclasses import replace
+
+    from munchables.embeddings.contextual import lm_string
+
+    _, bwd = imported
+    lm = CharLM(replace(bwd.config, delimiter="<d>"), bwd.chars)
+    assert lm_string(lm, ["ab", "c"])[::-1] == "<d>" + "c ba" + " "

@@ -47,7 +47,7 @@ def lm_string(lm: CharLM, tokens: Sequence[str]) -> str:
     text = " ".join(tokens)
     if lm.config.direction == "forward":
         return lm.config.delimiter + text + END
-    return END + text + lm.config.delimiter
+    return END + text + lm.config.delimiter[::-1]  # read reversed: the delimiter as it is, then the text
 
 
 def word_positions(tokens: Sequence[str]) -> tuple[list[int], list[int]]:
