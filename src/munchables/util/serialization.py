@@ -72,6 +72,7 @@ def _tensor_globals() -> dict[tuple[str, str], object]:
     import torch._utils
 
     return {("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+            ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,  # files of torch before 0.4
             ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
             ("collections", "OrderedDict"): collections.OrderedDict,
             ("_codecs", "encode"): _codecs.encode,  # bytes in protocol 2 pickles: encode(str, "latin1")
