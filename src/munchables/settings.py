@@ -110,18 +110,20 @@ class ModelConfig:
     char_hidden: int = 25  # character BiLSTM units per direction (Lample et al. 2016)
     hidden: int = setting(256, type=int, check=at_least(1), help="BiLSTM units per direction")  # of the shared BiLSTM
     dropout: float = setting(0.5, type=float, check=fraction)  # on the token features and on the BiLSTM output
-    word_vectors: str | None = setting(None, help="initialise word embeddings from word2vec text/binary or "
-                                                  "fastText .vec/.bin")  # the file the embeddings started from
+    word_vectors: str | None = setting(None, help="initialise word embeddings from word2vec text/binary, fastText "
+                                                  ".vec/.bin or gensim/Flair KeyedVectors")  # the file they started from
     # forward character LM for contextual string embeddings (Akbik et al. 2018)
-    charlm_forward: str | None = setting(None, metavar="PATH", help="forward character LM (munch charlm) for "
-                                                                     "contextual string embeddings")
+    charlm_forward: str | None = setting(None, metavar="PATH", help="forward character LM for contextual string "
+                                                                     "embeddings: a munch charlm file or Flair's "
+                                                                     "(pubmed-forward.pt)")
     charlm_backward: str | None = setting(None, metavar="PATH", help="backward character LM; give both or neither")
     # 0: the embeddings enter the BiLSTM whole (the paper); K: a learned linear map to K first
     charlm_projection: int = setting(0, type=int, metavar="K", help="map the contextual string embeddings to K "
                                      "values before the BiLSTM (default 0: whole, as in the paper)")
     # local Hugging Face model folder: its word vectors replace word + char features
-    transformer: str | None = setting(None, metavar="DIR", help="local Hugging Face model folder: the shared "
-                                                                "encoder's token features")
+    transformer: str | None = setting(None, metavar="NAME_OR_DIR", help="Hugging Face model folder or hub id "
+                                                                        "(fetched once into the usual cache): the "
+                                                                        "shared encoder's token features")
     # last transformer layers concatenated (Devlin et al. 2019, feature-based NER)
     transformer_layers: int = setting(4, type=int, metavar="N", help="last transformer layers concatenated "
                                                                      "(default 4)")
@@ -164,8 +166,8 @@ class RunOptions:
                                    help=f"frozen features per sentence: {' | '.join(CACHES)}")
     cache_dir: str | None = setting(None, help="where SingleAux candidates are kept for reuse by --aux-order "
                                                "sorted (default: $MUNCHABLES_CACHE, else runs/cache)")
-    trust: bool = setting(False, help="also load gensim .kv/.model word vectors, which are Python pickles and can "
-                                      "run code: only your own files")
+    trust: bool = setting(False, help="also load gensim pickles other than KeyedVectors (whole Word2Vec/FastText "
+                                      "models) with gensim's loader, which can run code: only your own files")
     # the library does not download unasked; the command line does unless --no-fetch (the flag's default)
     fetch: bool = setting(False, flag="--no-fetch", negate=True, free=True, help=NO_FETCH_HELP)
     # final models: every corpus's dev split (first train_limit sentences) joins its training data

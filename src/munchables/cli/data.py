@@ -173,7 +173,7 @@ def register(sub) -> None:
     p.add_argument("--corpora", required=True, help="every corpus the runs will use, comma-separated (all three splits are read)")
     p.add_argument("--out", required=True, help="the subset, a .npz of plain arrays; --word-vectors takes it")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--trust", action="store_true", help="as for train: also read gensim .kv/.model pickles")
+    p.add_argument("--trust", action="store_true", help="as for train: also read gensim pickles other than KeyedVectors")
     _add_no_fetch(p)
     _add_data_dir(p)
     p.set_defaults(func=cmd_vector_subset)

@@ -12,6 +12,13 @@ improving. A held-out tail of the text is scored after every epoch.
 One file holds the model and its training state: it is written atomically after every epoch
 and every `checkpoint_minutes`, so an interrupted run resumes where it was (`--resume`); a
 window resumed within an epoch starts from a zero LSTM state.
+
+`CharLM.load` also reads Flair's language-model files as Flair publishes them (the paper's
+`pubmed-forward` and `pubmed-backward`), without running code: `LanguageModel.save()` pickles a
+dict of the state dict, a `flair.data.Dictionary` and the hyper-parameters, which is read by the
+restricted unpickler of serialization.py with the Dictionary mapped to `FlairDictionary`.
+Flair's modules map one to one onto this one's (encoder -> embed, rnn -> lstm, its optional
+`proj` -> out_proj, decoder -> proj).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from ..errors import UserError
 from ..schedules import PlateauRule
 from ..util.checks import finite
 from ..util.files import atomic_write, out_file
-from ..util.serialization import check_format, load_torch, require_fields
+from ..util.serialization import check_format, load_torch, require_fields, tensor_globals
 
 log = logging.getLogger("munchables")
 
@@ -53,6 +60,8 @@ class CharLMConfig:
     layers: int = 1  # stacked LSTM layers
     char_dim: int = 100  # character embedding size (Akbik et al. 2018)
     dropout: float = 0.1  # on the character embeddings and the LSTM output, while the LM trains
+    nout: int = 0  # a linear map of the LSTM output to this many values (Flair's `nout`); 0: none
+    delimiter: str = NEWLINE  # what precedes every sentence the LM reads (Flair's `document_delimiter`)
 
 
 @dataclass
@@ -81,16 +90,21 @@ class CharLM(nn.Module):
         self.lstm = nn.LSTM(config.char_dim, config.hidden, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.drop = nn.Dropout(config.dropout)
-        self.proj = nn.Linear(config.hidden, len(self.chars))
+        self.out_proj = nn.Linear(config.hidden, config.nout) if config.nout else None
+        self.proj = nn.Linear(config.nout or config.hidden, len(self.chars))
+        self.imported = ""  # "flair" for a model read from a Flair file (features.py picks its states by it)
         self._lookup: torch.Tensor | None = None
 
     @property
     def hidden(self) -> int:
-        return self.config.hidden
+        """The size H of the states the embeddings take (Flair's `nout` when it has one)."""
+        return self.config.nout or self.config.hidden
 
     def forward(self, ids: torch.Tensor, state=None) -> tuple[torch.Tensor, tuple]:
         """Hidden outputs (B, L, H) after each character of `ids` (B, L), and the final LSTM state."""
-        out, state = self.lstm(self.drop(self.embed(ids)), state)  # (B, L, H)
+        out, state = self.lstm(self.drop(self.embed(ids)), state)  # (B, L, hidden)
+        if self.out_proj is not None:
+            out = self.out_proj(out)  # (B, L, nout), as Flair's LanguageModel.forward
         return out, state
 
     def logits(self, out: torch.Tensor) -> torch.Tensor:
@@ -101,9 +115,9 @@ class CharLM(nn.Module):
         if self.config.direction == "backward":
             text = text[::-1]
         if self._lookup is None:  # code point -> index, so that long texts convert without a loop
-            top = max(ord(c) for c in self.chars) + 1
-            table = np.zeros(max(top, 1), dtype=np.int64)
-            for c, i in self.index.items():
+            singles = {c: i for c, i in self.index.items() if len(c) == 1}  # Flair's "<unk>" is no character
+            table = np.zeros(max(ord(c) for c in singles) + 1 if singles else 1, dtype=np.int64)
+            for c, i in singles.items():
                 table[ord(c)] = i
             self._lookup = torch.from_numpy(table)
         codes = torch.from_numpy(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))
@@ -122,8 +136,10 @@ class CharLM(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, role: str = "character language model") -> "CharLM":
-        """A trained model from a file `munch charlm` wrote; its training state is left aside."""
+        """A trained model from a file `munch charlm` or Flair wrote; a training state is left aside."""
         state = read_state(path, role)
+        if is_flair(state):
+            return from_flair(state, path, role)
         try:
             model = cls.from_spec(state["spec"])
             model.load_state_dict(state["model"])
@@ -134,15 +150,70 @@ class CharLM(nn.Module):
         return model
 
 
+class FlairDictionary:
+    """Stands in for `flair.data.Dictionary` when a Flair file is unpickled: it only receives the
+    attributes (`item2idx`: bytes -> index, `idx2item`: list of bytes, `<unk>` at 0)."""
+
+
+# What a Flair language-model file may hold: tensors, OrderedDicts, bytes and the Dictionary.
+FLAIR_GLOBALS = tensor_globals({("flair.data", "Dictionary"): FlairDictionary})
+FLAIR_FIELDS = ("state_dict", "dictionary", "is_forward_lm", "hidden_size", "nlayers", "embedding_size", "nout", "dropout")
+FLAIR_NAMES = {"encoder.": "embed.", "rnn.": "lstm.", "proj.": "out_proj.", "decoder.": "proj."}  # Flair -> here
+
+
+def is_flair(state: dict) -> bool:
+    return "format" not in state and "state_dict" in state and "dictionary" in state
+
+
+def from_flair(state: dict, path: str | Path, role: str) -> CharLM:
+    """A CharLM with the weights and characters of a Flair `LanguageModel.save()` dict."""
+    require_fields(state, path, f"Flair {role}", FLAIR_FIELDS)
+    damaged = f"{path}: a damaged Flair {role}"
+    recurrent = str(state.get("recurrent_type", "LSTM"))
+    if recurrent.lower() != "lstm":
+        raise UserError(f"{path}: a Flair {role} with a {recurrent} layer; munchables reads LSTM language models only")
+    items = getattr(state["dictionary"], "item2idx", None)
+    weights = state["state_dict"]
+    if not isinstance(items, dict) or not isinstance(weights, dict) or "encoder.weight" not in weights:
+        raise UserError(f"{damaged}: no character dictionary or no encoder weights")
+    n = weights["encoder.weight"].shape[0]
+    # Flair looks characters up in item2idx (unknown: 0); undecodable items are kept as never-matching names
+    chars = [f"<unused {i}>" for i in range(n)]
+    for item, i in items.items():
+        if not isinstance(i, int) or not 0 <= i < n:
+            raise UserError(f"{damaged}: its dictionary names index {i!r} for {n} character embeddings")
+        chars[i] = item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+    try:
+        config = CharLMConfig(direction="forward" if state["is_forward_lm"] else "backward",
+                              hidden=int(state["hidden_size"]), layers=int(state["nlayers"]),
+                              char_dim=int(state["embedding_size"]), dropout=float(state["dropout"]),
+                              nout=int(state["nout"] or 0), delimiter=str(state.get("document_delimiter", NEWLINE)))
+        model = CharLM(config, chars)
+        unknown = [k for k in weights if k.split(".")[0] + "." not in FLAIR_NAMES]
+        if unknown:
+            raise KeyError(f"unknown weights {unknown[:3]}")
+        renamed = {FLAIR_NAMES[k.split(".")[0] + "."] + k.split(".", 1)[1]: v for k, v in weights.items()}
+        missing, unexpected = model.load_state_dict(renamed, strict=False)
+        if unexpected or [k for k in missing if not k.startswith("proj.")]:  # a file without decoder (has_decoder=False)
+            raise KeyError(f"missing {missing}, unexpected {unexpected}")
+    except (TypeError, KeyError, ValueError, RuntimeError) as e:
+        raise UserError(f"{damaged}: its weights do not fit its settings ({str(e).splitlines()[0][:200]})") from None
+    model.imported = "flair"
+    model.eval()
+    return model
+
+
 def read_state(path: str | Path, role: str = "character language model") -> dict:
-    """The contents of a file `munch charlm` wrote, read without running code (serialization.py)."""
+    """The contents of a file `munch charlm` or Flair wrote, read without running code (serialization.py)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {role} file not found; train one with `munch charlm --text FILE "
                         f"--direction forward|backward --out {path}`")
-    state = load_torch(path, role)
+    state = load_torch(path, role, allowed=FLAIR_GLOBALS)
+    if isinstance(state, dict) and is_flair(state):
+        return state
     if not isinstance(state, dict) or not str(state.get("format", "")).startswith(FORMAT.rsplit("-", 1)[0] + "-"):
-        raise UserError(f"{path}: not a character language model written by `munch charlm`")
+        raise UserError(f"{path}: not a character language model written by `munch charlm` or Flair")
     check_format(state, path, role, "format", int(FORMAT.rsplit("-", 1)[1]))
     require_fields(state, path, role, ("spec", "model"))
     return state

@@ -1,14 +1,20 @@
 """Contextual string embeddings (Akbik et al. 2018): a word's vector from two character LMs.
 
-A sentence is read as one string, its tokens joined by single spaces between two line breaks
-(the line break that separates sentences in the language models' training text, text.py):
-`s = "\\n" + "tok1 tok2 ... tokn" + "\\n"`. The forward LM reads `s` left to right and gives each
-word its output state after the word's last character; the backward LM reads `s` right to left
-and gives each word its output state after reading the word's first character, i.e. the state
-at the position just before the word, having read the rest of the sentence and then the word
-backwards. Both are concatenated, (2H) per word. This is Flair's `FlairEmbeddings` with
-`with_whitespace=False`: neither state has yet read the space that separates the word from the
-next one.
+A sentence is read as one string, its tokens joined by single spaces, as Flair's
+`FlairEmbeddings` reads it: the forward LM reads `D + "tok1 tok2 ... tokn" + " "` left to right,
+the backward LM reads `D + "tokn ... tok2 tok1"[reversed characters] + " "`, where D is the LM's
+delimiter (a line break: what separates sentences in its training text, text.py; Flair's
+`document_delimiter`) and the final space is Flair's end marker. Each word takes one state of
+each LM, concatenated, (Hf + Hb) per word, at one of two places (Flair's `with_whitespace`):
+
+- with whitespace (Flair's default, the paper's setting, used for LMs imported from Flair): the
+  forward state after the space that follows the word (the end marker for the last word), the
+  backward state after the space that precedes it, i.e. just before the word in reading order;
+- without (what taggers built on `munch charlm` models compute, since before Flair files were
+  read, and still do): the forward state after the word's last character, the backward state
+  after its first, so that neither has read the space beside the word.
+
+A tagger saves which in its feature spec; one saved before the choice existed computes without.
 
 The language models are frozen: kept in eval mode, without gradients, so a sentence always gets
 the same vectors, and a `FeatureCache` computes them once per sentence (epoch 1) and reads them
@@ -30,22 +36,39 @@ from torch import nn
 
 from ..errors import UserError
 from .cache import FeatureCache, pad
-from .charlm import NEWLINE, CharLM
+from .charlm import CharLM
+
+END = " "  # after every sentence (Flair's end marker)
 
 
-def sentence_string(tokens: Sequence[str]) -> str:
-    """The string both language models read for a sentence."""
-    return NEWLINE + " ".join(tokens) + NEWLINE
+def lm_string(lm: CharLM, tokens: Sequence[str]) -> str:
+    """The string `lm` is given for a sentence; `lm.encode_text` reverses it for a backward LM, which
+    therefore reads its delimiter first, as Flair's `get_representation` arranges."""
+    text = " ".join(tokens)
+    if lm.config.direction == "forward":
+        return lm.config.delimiter + text + END
+    return END + text + lm.config.delimiter[::-1]  # read reversed: the delimiter as it is, then the text
 
 
 def word_positions(tokens: Sequence[str]) -> tuple[list[int], list[int]]:
-    """For each token, the index in `sentence_string` of its first and of its last character."""
-    firsts, lasts, at = [], [], 1  # after the leading line break
+    """For each token, the index in `" ".join(tokens)` of its first and of its last character."""
+    firsts, lasts, at = [], [], 0
     for token in tokens:
         firsts.append(at)
         lasts.append(at + len(token) - 1)
         at += len(token) + 1  # the token and the space after it
     return firsts, lasts
+
+
+def state_indices(lm: CharLM, tokens: Sequence[str], with_whitespace: bool) -> torch.Tensor:
+    """(n,): for each token, the index in `lm`'s output over `lm_string` of the state the word takes."""
+    firsts, lasts = word_positions(tokens)
+    n_text, d = sum(len(t) for t in tokens) + len(tokens) - 1, len(lm.config.delimiter)
+    if lm.config.direction == "forward":  # after the last character (+1: after the space that follows)
+        at = [d + last for last in lasts]
+    else:  # the first character, read backwards (+1: the space before it, read after the word)
+        at = [d + n_text - 1 - first for first in firsts]
+    return torch.tensor(at, dtype=torch.long) + int(with_whitespace)
 
 
 class ContextualStringEmbeddings(nn.Module):
@@ -54,13 +77,14 @@ class ContextualStringEmbeddings(nn.Module):
     kind = "contextual-string"  # in a saved tagger's feature specs
 
     def __init__(self, forward_lm: CharLM, backward_lm: CharLM, cache: FeatureCache | None = None,
-                 projection: int = 0):
+                 projection: int = 0, with_whitespace: bool = False):
         super().__init__()
         for lm, direction, flag in ((forward_lm, "forward", "--charlm-forward"), (backward_lm, "backward", "--charlm-backward")):
             if lm.config.direction != direction:
                 raise UserError(f"{flag} needs a {direction} language model; the one given reads "
                                 f"{lm.config.direction} (swap the two files?)")
-        self.forward_lm, self.backward_lm = forward_lm, backward_lm
+        self.forward_lm, self.backward_lm = forward_lm.eval(), backward_lm.eval()  # frozen from the start
+        self.with_whitespace = with_whitespace  # which state each word takes (module docstring)
         self.requires_grad_(False)  # the language models; the projection below trains
         self.cache = cache
         self.out_dim = forward_lm.hidden + backward_lm.hidden
@@ -72,12 +96,13 @@ class ContextualStringEmbeddings(nn.Module):
         """What rebuilds this module at load time: the language models' shapes (the weights are in
         the tagger's state dict) and the projection's size."""
         return {"kind": self.kind, "forward": self.forward_lm.spec(), "backward": self.backward_lm.spec(),
-                "projection": self.projection.out_features if self.projection is not None else 0}
+                "projection": self.projection.out_features if self.projection is not None else 0,
+                "with_whitespace": self.with_whitespace}
 
     @classmethod
     def from_spec(cls, spec: dict, directory: Path, cache: FeatureCache | None = None) -> "ContextualStringEmbeddings":
         return cls(CharLM.from_spec(spec["forward"]), CharLM.from_spec(spec["backward"]), cache,
-                   spec.get("projection", 0))
+                   spec.get("projection", 0), bool(spec.get("with_whitespace", False)))  # saved before: without
 
     def train(self, mode: bool = True) -> "ContextualStringEmbeddings":
         super().train(mode)
@@ -96,22 +121,20 @@ class ContextualStringEmbeddings(nn.Module):
     def embed(self, sentences: Sequence[Sequence[str]]) -> list[torch.Tensor]:
         """Each sentence's (n, Hf + Hb) embeddings, computed by the two language models."""
         self.lm_calls += 1
-        strings = [sentence_string(s) for s in sentences]
-        fwd = self._states(self.forward_lm, strings)  # (B, L, Hf), position i: after reading s[i]
-        bwd = self._states(self.backward_lm, strings)  # (B, L, Hb), position j: after reading s[-1-j]
+        fwd = self._states(self.forward_lm, sentences)  # (B, L, Hf), position i: after reading i + 1 characters
+        bwd = self._states(self.backward_lm, sentences)  # (B, L', Hb), likewise in reverse
         out = []
-        for b, (tokens, s) in enumerate(zip(sentences, strings)):
-            firsts, lasts = word_positions(tokens)
-            after_last = torch.tensor(lasts)  # (n,)
-            after_first = len(s) - 1 - torch.tensor(firsts)  # (n,): s[first] read backwards
-            out.append(torch.cat([fwd[b, after_last], bwd[b, after_first]], dim=-1))  # (n, Hf + Hb)
+        for b, tokens in enumerate(sentences):
+            at_f = state_indices(self.forward_lm, tokens, self.with_whitespace)  # (n,)
+            at_b = state_indices(self.backward_lm, tokens, self.with_whitespace)  # (n,)
+            out.append(torch.cat([fwd[b, at_f], bwd[b, at_b]], dim=-1))  # (n, Hf + Hb)
         return out
 
     @staticmethod
-    def _states(lm: CharLM, strings: list[str]) -> torch.Tensor:
-        """Output states (B, L, H) of `lm` over the strings, each read in the LM's direction."""
+    def _states(lm: CharLM, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Output states (B, L, H) of `lm` over the sentences' strings, each read in the LM's direction."""
         device = lm.proj.weight.device
-        ids = [lm.encode_text(s) for s in strings]
+        ids = [lm.encode_text(lm_string(lm, s)) for s in sentences]
         padded = nn.utils.rnn.pad_sequence(ids, batch_first=True).to(device)  # (B, L); padding after the end
         out, _ = lm(padded)  # (B, L, H)
         return out.float().cpu()

@@ -9,6 +9,7 @@ with exactly the features it was trained with, or fails naming the file it misse
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from torch import nn
@@ -17,7 +18,9 @@ from ..errors import UserError
 from .cache import make_cache
 from .charlm import CharLM
 from .contextual import ContextualStringEmbeddings
-from .transformer import TransformerFeatures, check_folder
+from .transformer import TransformerFeatures, check_name
+
+log = logging.getLogger("munchables")
 
 
 def validate(config) -> None:
@@ -34,7 +37,7 @@ def validate(config) -> None:
     if config.fine_tune_transformer and not config.transformer:
         raise UserError("--fine-tune-transformer needs --transformer DIR")
     if config.transformer:
-        check_folder(config.transformer)
+        check_name(config.transformer)
         if config.word_vectors:
             raise UserError("--word-vectors initialises the word embeddings, which --transformer replaces; "
                             "give one of the two")
@@ -51,10 +54,15 @@ def build_features(config, cache: str = "memory", cache_folder: str | Path | Non
             config.transformer, config.transformer_layers, config.fine_tune_transformer,
             make_cache(cache, cache_folder)))
     if config.charlm_forward:
-        features.append(ContextualStringEmbeddings(
-            CharLM.load(config.charlm_forward, "forward character language model"),
-            CharLM.load(config.charlm_backward, "backward character language model"),
-            make_cache(cache, cache_folder), config.charlm_projection))
+        forward = CharLM.load(config.charlm_forward, "forward character language model")
+        backward = CharLM.load(config.charlm_backward, "backward character language model")
+        # Flair's own setting for its models (the paper's); munch charlm models keep what they computed
+        with_whitespace = bool(forward.imported or backward.imported)
+        log.info("contextual string embeddings: %s", "Flair's states with whitespace (after the space following "
+                 "each word, forward; just before the word, backward)" if with_whitespace else
+                 "states without whitespace (after each word's last character, forward; its first, backward)")
+        features.append(ContextualStringEmbeddings(forward, backward, make_cache(cache, cache_folder),
+                                                   config.charlm_projection, with_whitespace))
     return features
 
 

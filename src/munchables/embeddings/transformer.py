@@ -8,12 +8,17 @@ Sentences longer than the model's positions are cut, between words, into pieces 
 encoded on its own. A word that the tokenizer turns into no sub-word at all (a lone control
 character) gets a zero vector.
 
-Nothing is downloaded: the folder must hold the model's config.json, weights and tokenizer
-files, as `save_pretrained` writes them.
+`--transformer` takes a local folder holding the model's config.json, weights and tokenizer
+files, as `save_pretrained` writes them, or a Hugging Face model id (`dmis-lab/biobert-base-cased-v1.2`),
+fetched with huggingface_hub into its usual cache (HF_HOME, ~/.cache/huggingface) on first use
+and read from there after, also offline. Only what a BERT-family encoder needs is fetched: the
+JSON and vocabulary files and the safetensors weights (`pytorch_model.bin` only for a model that
+has none; transformers reads it with torch's restricted loader).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +31,9 @@ from .cache import FeatureCache, pad
 FOLDER = "transformer"  # beside model.pt in a saved tagger
 
 INSTALL = "pip install transformers"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # what the hub accepts as a model id
+FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]  # config, tokenizer and weights; no other formats
+BIN_WEIGHTS = "pytorch_model.bin"  # for models published before safetensors (BioBERT)
 
 
 def _transformers():
@@ -38,12 +46,55 @@ def _transformers():
     return transformers
 
 
+def is_hub_id(name: str) -> bool:
+    """Whether `name` is to be fetched: no such file or folder here, and shaped like a model id."""
+    return not Path(name).exists() and bool(HUB_ID.fullmatch(name)) and ".." not in name
+
+
+def check_name(name: str) -> None:
+    """A local model folder, or a name that could be a hub id (fetched later), else a UserError."""
+    if not is_hub_id(name):
+        check_folder(name)
+
+
+def resolve(name: str) -> Path:
+    """The local folder of `--transformer NAME_OR_DIR`: the folder itself, or the hub model fetched."""
+    if not is_hub_id(name):
+        return check_folder(name)
+    try:
+        import huggingface_hub
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    except ImportError:
+        raise UserError(f"--transformer {name}: fetching a model from the Hugging Face hub needs huggingface_hub "
+                        f"({INSTALL}); or pass a local folder") from None
+    fix = (f"where you have internet access run `hf download {name} --local-dir DIR` (or save_pretrained) and pass "
+           "--transformer DIR")
+    try:
+        folder = Path(huggingface_hub.snapshot_download(name, allow_patterns=FILES))
+        if not any(folder.glob("*.safetensors")):
+            folder = Path(huggingface_hub.snapshot_download(name, allow_patterns=[*FILES, BIN_WEIGHTS]))
+    except (RepositoryNotFoundError, RevisionNotFoundError) as e:
+        raise UserError(f"--transformer {name}: no such model on the Hugging Face hub ({e.__class__.__name__}), "
+                        "and no such local folder") from None
+    except GatedRepoError:
+        raise UserError(f"--transformer {name}: a gated model; accept its terms on huggingface.co and log in "
+                        f"(hf auth login), or {fix}") from None
+    except Exception as e:  # noqa: BLE001  offline, refused, timed out, a full disk: all end the same way
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            reason = "HF_HUB_OFFLINE is set and it is not in the cache"
+        else:
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+        raise UserError(f"--transformer {name}: no such folder here, and it could not be fetched from the Hugging Face "
+                        f"hub ({reason}); {fix}") from None
+    return check_folder(folder, f"the Hugging Face model {name} (fetched to {folder})")
+
+
 def check_folder(path: str | Path, role: str = "transformer model folder") -> Path:
     """A folder with a config.json, or a UserError naming what is missing."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path}: {role} not found; expected a local folder with config.json, the weights "
-                        "and the tokenizer files (what save_pretrained writes; nothing is downloaded)")
+                        "and the tokenizer files (what save_pretrained writes), or a Hugging Face model id")
     if not (path / "config.json").is_file():
         raise UserError(f"{path / 'config.json'}: missing; {path} does not look like a Hugging Face model folder")
     return path
@@ -85,8 +136,8 @@ class TransformerFeatures(nn.Module):
     @classmethod
     def from_folder(cls, path: str | Path, layers: int = 4, fine_tune: bool = False,
                     cache: FeatureCache | None = None) -> "TransformerFeatures":
-        """A pretrained model and its tokenizer, from a local folder."""
-        path = check_folder(path)
+        """A pretrained model and its tokenizer, from a local folder or a hub id (`resolve`)."""
+        path = resolve(str(path))
         tokenizer = load_tokenizer(path)
         try:
             model = _transformers().AutoModel.from_pretrained(str(path), local_files_only=True)

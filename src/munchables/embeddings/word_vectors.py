@@ -1,4 +1,6 @@
-"""Word vectors from a user's file, read with gensim: word2vec text or binary, fastText .vec or .bin.
+"""Word vectors from a user's file, read with gensim: word2vec text or binary, fastText .vec or .bin,
+and gensim's own KeyedVectors files (what `save()` writes; Flair's word embeddings), which are
+recognised by their content and read without running code (keyed_vectors.py).
 
 A fastText .bin model also carries sub-word vectors, so every word of the corpora (dev and test
 included) gets a vector; from the other formats only words the file lists get one.
@@ -21,7 +23,6 @@ import numpy as np
 
 from ..errors import UserError
 
-PICKLE_SUFFIXES = (".kv", ".model")  # gensim's own formats: Python pickles
 SUBSET_SUFFIX = ".npz"
 SUBSET_FORMAT = "munchables-vector-subset/1"
 FILE_WORDS = 100_000  # vector_words adds the file's most frequent words, up to this many
@@ -31,9 +32,10 @@ def load_vectors(path: str | Path, trust: bool = False):
     """A gensim `KeyedVectors` (or `FastTextKeyedVectors`) for the file, by its format.
 
     word2vec text and binary and fastText .vec and .bin are read as data (gensim parses them
-    with struct and numpy; nothing is unpickled). gensim's own .kv and .model files are Python
-    pickles, and unpickling runs whatever code the file holds: they are read only with
-    `trust=True` (`--trust`), for files the user made or trusts.
+    with struct and numpy; nothing is unpickled). gensim's own files are Python pickles, whatever
+    their name: KeyedVectors are read by keyed_vectors.py without running code; any other
+    pickle (a whole Word2Vec or FastText model) only with `trust=True` (`--trust`), for files the
+    user made or trusts, by gensim's own loader, which runs whatever code the file holds.
     """
     path = Path(path)
     if not path.exists():
@@ -44,27 +46,36 @@ def load_vectors(path: str | Path, trust: bool = False):
         return VectorSubset.load(path)  # numpy alone: a machine without gensim can read it
     from gensim.models import KeyedVectors  # gensim loads scipy: only runs given --word-vectors pay it
     from gensim.models.fasttext import load_facebook_vectors
+    from gensim.utils import SaveLoad
 
-    if path.suffix in PICKLE_SUFFIXES and not trust:
-        raise UserError(
-            f"{path}: a gensim {path.suffix} file is a Python pickle, and loading it runs any code it holds; "
-            "refused. Use word2vec text/binary or fastText .vec/.bin instead, or add --trust if you made this "
-            "file yourself or trust where it came from")
+    from .keyed_vectors import is_pickle, load_keyed_vectors
+
     try:
+        pickled = is_pickle(path)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read word vectors ({e.strerror})") from None
+    if pickled:
+        try:
+            return load_keyed_vectors(path)
+        except UserError:
+            if not trust:
+                raise
+    try:
+        if pickled:  # trusted, and not KeyedVectors: see the docstring
+            loaded = SaveLoad.load(str(path))
+            return getattr(loaded, "wv", loaded)  # a whole model: its KeyedVectors
         if path.suffix == ".bin":
             try:
                 return load_facebook_vectors(str(path))  # fastText binary: sub-word vectors
             except Exception:
                 return KeyedVectors.load_word2vec_format(str(path), binary=True)
-        if path.suffix in PICKLE_SUFFIXES:  # trusted: see the docstring
-            return KeyedVectors.load(str(path))
         return KeyedVectors.load_word2vec_format(str(path), binary=False)
     except UserError:
         raise
     except Exception as e:
         raise UserError(
             f"{path}: cannot read word vectors ({e.__class__.__name__}: {e}); expected word2vec text "
-            "(first line 'COUNT DIM'), word2vec binary, fastText .vec or .bin (or, with --trust, a gensim .kv file)"
+            "(first line 'COUNT DIM'), word2vec binary, fastText .vec or .bin, or gensim KeyedVectors"
         ) from None
 
 

@@ -6,16 +6,26 @@ refuses any other object instead of constructing it. A file from someone else ca
 worst be refused, never run code here. (safetensors would also do, but these files carry
 configurations, vocabularies and training histories beside the weights, which it does not hold.)
 
+Files other programs wrote hold a few classes of their own (Flair's `Dictionary` in its language
+models, gensim's `KeyedVectors`), which torch's restricted loader refuses (and it refuses the
+pickle protocol 4 Flair writes). They are read with `restricted_pickle`: an unpickler whose
+`find_class` answers only from an explicit table, mapping each foreign class to a plain stand-in
+that only receives attributes. Every other global (a function to call, a class to build) is
+refused before anything is constructed, so such a file too can at worst be refused.
+
 Each kind of file carries a format number; `check_format` says which munchables version a file
 of a newer format needs.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
 import pickle
 import re
+import types
 import warnings
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -23,8 +33,65 @@ from .. import __version__
 from ..errors import UserError
 
 
-def load_torch(path: str | Path, what: str, fix: str = "") -> object:
-    """The object in the torch file `path`, read without running code; `what` names it in errors."""
+class Refused(pickle.UnpicklingError):
+    """A global outside the table: its message names it as `GLOBAL module.name` (what load_torch reports)."""
+
+
+def restricted_pickle(allowed: Mapping[tuple[str, str], object]) -> types.ModuleType:
+    """A pickle module (for `torch.load(pickle_module=...)` or on its own) whose unpickler gives the
+    objects `allowed` names, `(module, name) -> object`, and refuses every other global.
+
+    Names in pickles written by Python 2 (`__builtin__`, `copy_reg`) are read under their
+    Python 3 names first, as pickle's own find_class does.
+    """
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            # Python 2 names, as pickle.Unpickler.find_class maps them (for protocols 0-2; no
+            # Python 3 module bears such a name, and the result must still be in the table)
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+            found = allowed.get((module, name))
+            if found is None:
+                raise Refused(f"GLOBAL {module}.{name} was not an allowed global")
+            return found
+
+    module = types.ModuleType("munchables_restricted_pickle")
+    module.Unpickler = Unpickler
+    module.load = lambda file, **kwargs: Unpickler(file, **kwargs).load()
+    module.loads = lambda data, **kwargs: Unpickler(__import__("io").BytesIO(data), **kwargs).load()
+    module.UnpicklingError = pickle.UnpicklingError
+    return module
+
+
+def _tensor_globals() -> dict[tuple[str, str], object]:
+    """What a torch file of tensors in dicts needs beyond its storages (which torch maps itself)."""
+    import _codecs
+    import collections
+
+    import torch._utils
+
+    return {("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+            ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,  # files of torch before 0.4
+            ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+            ("collections", "OrderedDict"): collections.OrderedDict,
+            ("_codecs", "encode"): _codecs.encode,  # bytes in protocol 2 pickles: encode(str, "latin1")
+            ("torch", "Size"): torch.Size}
+
+
+def tensor_globals(extra: Mapping[tuple[str, str], object] | None = None) -> dict[tuple[str, str], object]:
+    """The table for `load_torch(allowed=...)`: tensors, OrderedDicts and bytes, plus `extra`."""
+    return {**_tensor_globals(), **(extra or {})}
+
+
+def load_torch(path: str | Path, what: str, fix: str = "",
+               allowed: Mapping[tuple[str, str], object] | None = None) -> object:
+    """The object in the torch file `path`, read without running code; `what` names it in errors.
+
+    With `allowed` (a `tensor_globals` table), the file is read through `restricted_pickle`
+    instead of torch's own restricted loader: for files other programs wrote (Flair's language
+    models), in torch's zip format or its older plain-pickle one.
+    """
     path = Path(path)
     hint = f"; {fix}" if fix else ""
     if not path.exists():
@@ -34,15 +101,17 @@ def load_torch(path: str | Path, what: str, fix: str = "") -> object:
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            if allowed is None:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted_pickle(allowed))
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         if not found:  # pickle opcodes the safe loader does not know: not a torch file at all
             raise UserError(f"{path}: cannot read the {what} (not a file torch wrote){hint}") from None
         raise UserError(
             f"{path}: refused: the file holds Python objects ({found.group(1)}) that a "
-            f"{what} never holds, and loading them could run code; it was not written by munchables or was "
-            "tampered with, so do not use it") from None
+            f"{what} never holds, and loading them could run code; it was not written by "
+            f"{'munchables' if allowed is None else 'the program it claims'} or was tampered with, so do not use it") from None
     except PermissionError:
         raise UserError(f"{path}: permission denied; make the {what} readable (chmod)") from None
     except Exception as e:  # noqa: BLE001  torch raises RuntimeError, EOFError, IndexError... for foreign bytes
