@@ -65,7 +65,7 @@ def cmd_train(args) -> int:
         log.warning("--method single-task trains the target alone: --aux %s is not used", ",".join(options.aux))
     set_threads(args.threads)
     if args.compare is not None or args.seeds != 1:
-        from ..comparison import train_compared
+        from ..experiments.comparison import train_compared
 
         result = train_compared(options, args.compare, args.seeds)
         print(json.dumps({k: v for k, v in result.items() if k != "sentence"}))

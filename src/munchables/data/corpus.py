@@ -15,7 +15,6 @@ import functools
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -25,50 +24,17 @@ from ..paper import PAPER_CORPORA
 from ..util.files import read_utf8
 from . import fetch
 from .documents import DocumentOptions, is_document_corpus, load_document_corpus
+from .sentences import EXTENSIONS, SPLIT_NAMES, Corpus, Sentence  # noqa: F401  (also this module's API)
+from .sentences import split_candidates as _split_candidates
 from .sources import SOURCES
 
 log = logging.getLogger("munchables")
 
-SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "devel"), "test": ("test",)}  # file stems
-EXTENSIONS = ("", ".tsv", ".txt", ".conll", ".iob", ".iob2", ".bio", ".iobes", ".bioes")  # + ".gz"
 ENV_DATA = "MUNCHABLES_DATA"  # environment variable naming the data directory
 CACHE_SUBDIR = ("munchables", "corpora")  # the default data directory under the user's cache directory
 BARE_TYPE = "Entity"  # the type given to bare tags (B, I, E, S) as in BioBERT's files
 TAG_FORMS = "O, B-TYPE, I-TYPE, E-TYPE, S-TYPE or a bare B/I/E/S"
 LINE_FORM = "TOKEN<TAB>TAG lines (tag in the last column) with a blank line between sentences"
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence: its tokens and their IOB2 tags, of equal length."""
-
-    tokens: tuple[str, ...]  # the first column of each line
-    tags: tuple[str, ...]  # always IOB2: "O", "B-Type", "I-Type"
-
-
-@dataclass
-class Corpus:
-    """The three splits of one corpus, read from one directory."""
-
-    name: str  # corpus id ("ncbi-disease") or the directory name when loaded from a path
-    family: str | None  # entity family ("disease", "chemical", ...); None when unknown or mixed
-    path: Path  # the corpus directory, resolved
-    train: list[Sentence]  # training sentences (the first N when a train limit was given)
-    dev: list[Sentence]  # development sentences
-    test: list[Sentence]  # test sentences
-    documents: dict | None = None  # read from documents (data/documents.py): what was read, kept and dropped, per split
-
-    def split(self, name: str) -> list[Sentence]:
-        """The sentences of split `name` ("train", "dev" or "test")."""
-        if name not in SPLITS:
-            raise UserError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        return getattr(self, name)
-
-    @property
-    def entity_types(self) -> list[str]:
-        """The entity types seen in any split, sorted."""
-        tags = set().union(*(s.tags for split in SPLITS for s in self.split(split)))
-        return sorted(tag[2:] for tag in tags if tag.startswith("B-"))
 
 
 # Families of the ../shared/data-extra corpora (Crichton et al. 2017) that hold one kind of entity;
@@ -163,15 +129,6 @@ def _missing_hint(name: str, data_dir: Path) -> str:
     present = available_corpora(data_dir)
     listing = ", ".join(present) if present else "none"
     return f"available there: {listing} (or give the path of a corpus directory)"
-
-
-def _split_candidates(corpus_dir: Path, split: str) -> list[Path]:
-    """The files of `corpus_dir` that may hold `split`: train, train.tsv, train.tsv.gz, ..."""
-    names = {stem + ext + gz for stem in SPLIT_NAMES[split] for ext in EXTENSIONS for gz in ("", ".gz")}
-    try:
-        return sorted(p for p in corpus_dir.iterdir() if p.name in names and p.is_file())
-    except OSError as e:  # unreadable (permissions) or vanished
-        raise UserError(f"{corpus_dir}: cannot list the corpus directory ({e.strerror}); make it readable (chmod)") from None
 
 
 def split_files(corpus_dir: Path) -> dict[str, Path]:

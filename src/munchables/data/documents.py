@@ -53,6 +53,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..settings import corpus_list
+from .sentences import Corpus, Sentence, split_candidates
 from .tokenize import tokenize
 
 log = logging.getLogger("munchables")
@@ -95,9 +96,7 @@ def is_document_corpus(name_or_path: str) -> bool:
     if path.is_file():
         return True
     if path.is_dir():
-        from .corpus import _split_candidates
-
-        return not _split_candidates(path, "train")
+        return not split_candidates(path, "train")
     return False
 
 
@@ -211,7 +210,6 @@ def read_documents(path: Path) -> list:
 def document_sentences(docs, types: dict[str, str] | None, counts: Counter) -> list:
     """The IOB2 sentences of `docs`, passage by passage, by the rules of this module's docstring;
     `counts` gathers what happened to every entity."""
-    from .corpus import Sentence
 
     sentences = []
     for doc in docs:
@@ -290,7 +288,6 @@ def split_documents(docs: list, proportions: tuple[float, float, float], seed: i
 def load_document_corpus(spec: str, options: DocumentOptions | None = None, train_limit: int | None = None):
     """A corpus.Corpus from documents (see the module docstring); its `documents` field says what the
     conversion read, kept and dropped, per split."""
-    from .corpus import Corpus
 
     options = options or DocumentOptions()
     types = parse_types(options.types)

@@ -17,11 +17,11 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from .choices import METHODS, NEEDS_AUX, check
-from .errors import UserError
-from .experiments.stats import paired_bootstrap
-from .pipeline import RunOptions, resolve_aux, train
-from .util.files import atomic_write_text
+from ..choices import METHODS, NEEDS_AUX, check
+from ..errors import UserError
+from ..pipeline import RunOptions, resolve_aux, train
+from ..util.files import atomic_write_text
+from .stats import paired_bootstrap
 
 log = logging.getLogger("munchables")
 
