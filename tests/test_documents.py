@@ -1,4 +1,4 @@
-"""Annotated documents as a training corpus (data/documents.py), brat standoff (tagging/brat.py), `--aux auto`
+"""Annotated documents as a training corpus (data/annotated.py), brat standoff (tagging/brat.py), `--aux auto`
 (data/auxiliary.py) and `munch train --compare` (comparison.py).
 
 Every document here is written by the test: sentences of the conftest templates, one per line,
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import _write_tiny_corpus, tiny_sentences, train_args
 from munchables.cli import main
-from munchables.data.corpus import load_corpus
-from munchables.data.documents import (
+from munchables.data.annotated import (
     DISCONTINUOUS,
     DROPPED,
     KEPT,
@@ -32,6 +31,7 @@ from munchables.data.documents import (
     split_corpus_list,
     split_documents,
 )
+from munchables.data.corpus import load_corpus
 from munchables.errors import UserError
 from munchables.tagging.brat import brat_ann, parse_ann, read_brat
 from munchables.tagging.documents import Document, Passage, entity
@@ -286,7 +286,7 @@ def test_pubtator_id_space_bar_lines_read_as_ncbi_counts_them(tmp_path):
     path.write_text("8808605 |t| Somatic mosaicism\n8808605 |a| G6PD deficiency was seen.\n"
                     "8808605\t18\t33\tG6PD deficiency\tSpecificDisease\n\n")
     counts = Counter()
-    from munchables.data.documents import read_documents
+    from munchables.data.annotated import read_documents
 
     [doc] = read_documents(path)
     assert doc.id == "8808605" and doc.passages[0].text == "Somatic mosaicism"
@@ -305,7 +305,7 @@ def test_formats_told_by_content(tmp_path):
         path = tmp_path / f"{fmt}.data"
         path.write_text(spec.header([]) + spec.document(doc, doc.entities, []) + spec.footer)
         assert document_format(path) == fmt
-        from munchables.data.documents import read_documents
+        from munchables.data.annotated import read_documents
 
         assert document_sentences(read_documents(path), None, Counter()) == sentences
     pretty = tmp_path / "pretty.data"

@@ -29,7 +29,7 @@ SAVED_OPTION_NAMES = {
     "trust", "train_on_dev", "keep", "lr", "batch_size", "max_epochs", "clip", "patience", "min_lr", "seed",
     "loss_reduction", "word_dim", "char_dim", "char_hidden", "hidden", "dropout", "word_vectors", "charlm_forward",
     "charlm_backward", "charlm_projection", "transformer", "transformer_layers", "fine_tune_transformer", "lstm",
-    "types", "split", "split_seed",  # corpora given as documents (data/documents.py)
+    "types", "split", "split_seed",  # corpora given as documents (data/annotated.py)
 }
 
 

@@ -20,9 +20,9 @@ from typing import Iterator
 import torch
 
 from .choices import NEEDS_AUX
+from .data.annotated import DocumentOptions
 from .data.batching import Collator
 from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
-from .data.documents import DocumentOptions
 from .data.vocab import Vocabularies, build_vocabularies, normalise
 from .embeddings.features import build_features
 from .embeddings.features import validate as validate_embeddings

@@ -39,7 +39,7 @@ def comma_list(value: str) -> list[str]:
 
 def corpus_list(value: str) -> list[str]:
     """`--aux a,b,train=X,dev=Y,test=Z` -> ["a", "b", "train=X,dev=Y,test=Z"]: a corpus given as named
-    files (data/documents.py) stays one item, its ``dev=``/``test=`` joining the ``train=`` before it."""
+    files (data/annotated.py) stays one item, its ``dev=``/``test=`` joining the ``train=`` before it."""
     out: list[str] = []
     for item in comma_list(value):
         if item.startswith(("dev=", "test=")) and out and out[-1].startswith("train="):
@@ -178,7 +178,7 @@ class RunOptions:
                                                             "as the model), to extend it later with --resume")
     keep: str = setting("last", choices=KEEP, help="the model kept: last (the last epoch's, as the paper) | best-dev "
                                                    "(the epoch of the best target dev F1)")
-    # corpora given as annotated documents (data/documents.py): the same for the target and every auxiliary
+    # corpora given as annotated documents (data/annotated.py): the same for the target and every auxiliary
     types: str | None = setting(None, metavar="T,T=NEW", help=(
         "entity types kept, the others left out (counted): Disease,Chemical; TYPE=NEW keeps TYPE renamed: "
         "SpecificDisease=Disease,Modifier=Disease (default: every type as it is)"))

@@ -38,7 +38,7 @@ DOCUMENTS = ("types", "split", "split_seed")  # how a corpus given as annotated 
 
 
 def _add_document_args(p: argparse.ArgumentParser, split_flag: str = "--split") -> None:
-    """The document-corpus settings (settings.RunOptions; data/documents.py) on a command; `munch evaluate`,
+    """The document-corpus settings (settings.RunOptions; data/annotated.py) on a command; `munch evaluate`,
     whose --split names the split scored, calls the collection's split --doc-split."""
     from ..settings import RunOptions, add_flags
 
@@ -48,7 +48,7 @@ def _add_document_args(p: argparse.ArgumentParser, split_flag: str = "--split") 
 
 
 def _document_options(args):
-    from ..data.documents import DocumentOptions
+    from ..data.annotated import DocumentOptions
 
     split = args.document_split if hasattr(args, "document_split") else args.split
     return DocumentOptions(args.types, split, args.split_seed)

@@ -22,7 +22,7 @@ def cmd_corpora(args) -> int:
 
     if args.corpora_command == "fetch":
         return cmd_corpora_fetch(args)
-    from ..data.documents import dropped_lines
+    from ..data.annotated import dropped_lines
 
     data_dir = default_data_dir(args.data_dir)
     rows = []

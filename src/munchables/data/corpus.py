@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..paper import PAPER_CORPORA
 from ..util.files import read_utf8
 from . import fetch
-from .documents import DocumentOptions, is_document_corpus, load_document_corpus
+from .annotated import DocumentOptions, is_document_corpus, load_document_corpus
 from .sentences import EXTENSIONS, SPLIT_NAMES, Corpus, Sentence  # noqa: F401  (also this module's API)
 from .sentences import split_candidates as _split_candidates
 from .sources import SOURCES
@@ -300,12 +300,12 @@ def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: in
     """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
     `train_limit` keeps the first N training sentences; `fetch_missing` fetches a named corpus that
     `data_dir` lacks (find_corpus_dir). Annotated documents (a PubTator/BioC/JSONL file, a brat folder,
-    or ``train=PATH,dev=PATH,test=PATH``) are read by data/documents.py, with `documents`' types and split."""
+    or ``train=PATH,dev=PATH,test=PATH``) are read by data/annotated.py, with `documents`' types and split."""
     if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
                                     or train_limit < 1):
         raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
                         f"(use --train-limit N with N >= 1)")
-    if is_document_corpus(name_or_path):  # PubTator, BioC, JSONL or brat: data/documents.py
+    if is_document_corpus(name_or_path):  # PubTator, BioC, JSONL or brat: data/annotated.py
         return load_document_corpus(name_or_path, documents, train_limit)
     corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir(), fetch_missing)
     files = split_files(corpus_dir)

@@ -33,7 +33,7 @@ class Corpus:
     train: list[Sentence]  # training sentences (the first N when a train limit was given)
     dev: list[Sentence]  # development sentences
     test: list[Sentence]  # test sentences
-    documents: dict | None = None  # read from documents (data/documents.py): what was read, kept and dropped, per split
+    documents: dict | None = None  # read from documents (data/annotated.py): what was read, kept and dropped, per split
 
     def split(self, name: str) -> list[Sentence]:
         """The sentences of split `name` ("train", "dev" or "test")."""

@@ -9,13 +9,13 @@ holds one annotation per line (https://brat.nlplab.org/standoff.html):
        entity (documents.entity) with offsets from the first fragment's start to the last
        fragment's end, and, when there are several fragments, ``"fragments": [[0, 5], [10, 15]]``
        besides: the reader loses nothing, and what a discontinuous mention becomes in training
-       is decided (and counted) where documents become sentences (data/documents.py).
+       is decided (and counted) where documents become sentences (data/annotated.py).
     A, N, R, E, *, #   attributes, normalisations, relations, events, equivalences and notes:
        skipped by the reader, counted in ``Document.infons["brat_skipped"]`` (e.g. "R: 3"), never
        an error. An event's trigger is itself a T line and is read as an entity of its type.
 
 Any other line is an error naming the file and line. Overlapping T annotations are read as they
-are; data/documents.py resolves them for training by one documented rule.
+are; data/annotated.py resolves them for training by one documented rule.
 
 The writer is a folder too (`BratOutput`): ``ID.txt`` with the document's text (passages joined at
 their offsets, the gaps filled with spaces or, between passages, a newline) and ``ID.ann`` with a

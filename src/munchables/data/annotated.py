@@ -1,4 +1,4 @@
-"""Annotated documents as a training corpus: documents with character-offset entities -> IOB2 sentences.
+"""A corpus given as annotated documents (PubTator, BioC, JSONL spans, brat) read into IOB2 sentences.
 
 A corpus can be given as documents instead of a column-file directory (corpus.load_corpus sends
 such a path here), in either form:
