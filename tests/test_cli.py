@@ -12,8 +12,8 @@ import torch
 
 from munchables import choices, methods
 from munchables.cli import main
+from munchables.data import formats
 from munchables.data.tokenize import tokenize
-from munchables.tagging import formats
 from munchables.tagging.tagger import Tagger
 from munchables.trainer import Trainer
 

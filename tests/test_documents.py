@@ -1,4 +1,4 @@
-"""Annotated documents as a training corpus (data/annotated.py), brat standoff (tagging/brat.py), `--aux auto`
+"""Annotated documents as a training corpus (data/annotated.py), brat standoff (data/brat.py), `--aux auto`
 (data/auxiliary.py) and `munch train --compare` (comparison.py).
 
 Every document here is written by the test: sentences of the conftest templates, one per line,
@@ -31,10 +31,10 @@ from munchables.data.annotated import (
     split_corpus_list,
     split_documents,
 )
+from munchables.data.brat import brat_ann, parse_ann, read_brat
 from munchables.data.corpus import load_corpus
+from munchables.data.documents import Document, Passage, entity
 from munchables.errors import UserError
-from munchables.tagging.brat import brat_ann, parse_ann, read_brat
-from munchables.tagging.documents import Document, Passage, entity
 
 
 def doc_of(sentences, doc_id="d1") -> Document:
@@ -296,7 +296,7 @@ def test_pubtator_id_space_bar_lines_read_as_ncbi_counts_them(tmp_path):
 
 def test_formats_told_by_content(tmp_path):
     """BioC XML and JSON (pretty or on one line) and JSONL, without telling suffixes, read into the same sentences."""
-    from munchables.tagging.formats import OUTPUT_FORMATS
+    from munchables.data.formats import OUTPUT_FORMATS
 
     doc = doc_of(tiny_sentences(2, seed=3))
     sentences = document_sentences([doc], None, Counter())

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from munchables.cli import main
+from munchables.data.documents import Document, Passage, entity
+from munchables.data.formats import OUTPUT_FORMATS, READERS
 from munchables.errors import UserError
-from munchables.tagging.documents import Document, Passage, entity
-from munchables.tagging.formats import OUTPUT_FORMATS, READERS
 
 
 def read(fmt, data):
@@ -176,7 +176,7 @@ def test_paragraph_unit_tags_a_wrapped_sentence_whole_with_offsets_into_the_file
 
 
 def test_a_line_longer_than_the_limit_is_refused_not_read_whole(monkeypatch):
-    from munchables.tagging import formats
+    from munchables.data import formats
 
     monkeypatch.setattr(formats, "MAX_LINE_BYTES", 64)
     with pytest.raises(UserError, match="line 2: longer than"):

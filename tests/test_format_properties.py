@@ -15,9 +15,9 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from munchables.data.documents import Document, Passage, entity
+from munchables.data.formats import OUTPUT_FORMATS, READERS
 from munchables.errors import UserError
-from munchables.tagging.documents import Document, Passage, entity
-from munchables.tagging.formats import OUTPUT_FORMATS, READERS
 
 # XML 1.0 holds no control characters but tab and newline, and no surrogates; \r would become \n in XML
 XML_SAFE = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff") | st.sampled_from(

@@ -7,10 +7,10 @@ from html.parser import HTMLParser
 import pytest
 from bioc import biocjson, biocxml
 
+from munchables.data.documents import Document, Passage, entity
+from munchables.data.formats import OUTPUT_FORMATS, READERS, conll_document, read_text
 from munchables.data.tokenize import tokenize
 from munchables.errors import UserError
-from munchables.tagging.documents import Document, Passage, entity
-from munchables.tagging.formats import OUTPUT_FORMATS, READERS, conll_document, read_text
 
 
 def annotate(doc, spans):

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pytest
 from bioc import biocjson, biocxml
 
+from munchables.data.detect import choose
+from munchables.data.documents import entity, mark
+from munchables.data.formats import OUTPUT_FORMATS, READERS
 from munchables.data.tokenize import tokenize
 from munchables.errors import UserError
 from munchables.tagging.collection import read_inputs
-from munchables.tagging.detect import choose
-from munchables.tagging.documents import entity, mark
-from munchables.tagging.formats import OUTPUT_FORMATS, READERS
 
 
 def read(fmt, data, **options):

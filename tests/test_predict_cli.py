@@ -8,8 +8,8 @@ import pytest
 
 from munchables.cli import main
 from munchables.data.corpus import load_corpus
-from munchables.tagging.documents import Document, Passage
-from munchables.tagging.formats import read_bioc_xml
+from munchables.data.documents import Document, Passage
+from munchables.data.formats import read_bioc_xml
 from munchables.tagging.tagger import Tagger
 
 ABSTRACTS = [

@@ -18,8 +18,8 @@ pytest.importorskip("fastapi_offline", reason="munch serve needs the serve extra
 from fastapi.testclient import TestClient  # noqa: E402
 
 from munchables.cli import main  # noqa: E402
-from munchables.tagging.documents import Document, Passage  # noqa: E402
-from munchables.tagging.formats import READERS  # noqa: E402
+from munchables.data.documents import Document, Passage  # noqa: E402
+from munchables.data.formats import READERS  # noqa: E402
 from munchables.tagging.serve import Limits, create_app  # noqa: E402
 from munchables.tagging.tagger import Tagger  # noqa: E402
 

@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
+from munchables.data.documents import Document, Passage, entity
 from munchables.data.tokenize import tokenize
 from munchables.errors import UserError
 from munchables.tagging import heads as tagging
-from munchables.tagging.documents import Document, Passage, entity
 from munchables.tagging.heads import resolve
 
 

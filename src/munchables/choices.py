@@ -24,9 +24,9 @@ ENGINES = ("local", "ray")  # what runs munch reproduce's trials
 GRIDS = ("paper", "fixed")  # munch reproduce's hyper-parameter grid
 OVERLAPS = ("all", "score", "priority")  # what predict does where the heads' entities overlap (tagging.py)
 OUTPUT_FORMATS = ("conll", "json", "jsonl", "pubtator", "bioc-xml", "bioc-json", "html", "brat")  # json: one document's entities
-# tagging/formats.py; brat: a folder of .txt + .ann
+# data/formats.py; brat: a folder of .txt + .ann
 INPUT_FORMATS = ("text", "jsonl", "label-studio", "pubtator", "bioc-xml", "bioc-json", "medline", "brat")
-OFFSETS = ("code-points", "utf16")  # what an offset counts in input and output files (tagging/offsets.py)
+OFFSETS = ("code-points", "utf16")  # what an offset counts in input and output files (data/offsets.py)
 TEXT_UNITS = ("file", "line", "block", "paragraph")  # what one document (or passage) of plain text is
 DIRECTIONS = ("forward", "backward")  # a character language model's reading direction
 

@@ -22,11 +22,11 @@ import time
 import torch
 
 from ..data.corpus import available_corpora, default_data_dir, load_corpus
+from ..data.documents import Document
 from ..errors import UserError
 from ..pipeline import build_model
 from ..settings import ModelConfig, RunOptions
 from ..tagging.collection import Output
-from ..tagging.documents import Document
 from ..tagging.tagger import Tagger
 from ..util.device import pick_device
 

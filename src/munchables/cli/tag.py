@@ -36,7 +36,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
-    from ..tagging.formats import FOLDER_OUTPUTS
+    from ..data.formats import FOLDER_OUTPUTS
     from ..tagging.tagger import Tagger
 
     _set_threads(args)

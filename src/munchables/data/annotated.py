@@ -9,11 +9,11 @@ such a path here), in either form:
                                  comparison sees the same split)
     train=PATH,dev=PATH,test=PATH   the three splits, each a file or folder the user names
 
-PATH is a file or a folder of files in a format of tagging/formats.py, told apart by suffix and
+PATH is a file or a folder of files in a format of data/formats.py, told apart by suffix and
 then by content (`document_format`): PubTator (``.pubtator``, or any file whose first line is
 ``ID|t|...``), BioC XML (``.xml``, or a file starting with ``<``), BioC JSON (``.json`` holding a
 collection), JSONL (``.jsonl``, or one JSON object per line), or brat standoff (a folder holding
-``.ann`` files; tagging/brat.py).
+``.ann`` files; data/brat.py).
 
 Sentences and tokens come from data/tokenize.py, passage by passage, exactly as `munch tag`
 splits documents (tagging/heads.py), so a model trained on documents sees at training time the
@@ -157,7 +157,7 @@ split_corpus_list = corpus_list  # settings.py owns how --aux is cut into corpor
 
 def document_format(path: Path) -> str:
     """The format of one document file: by suffix, else by its first non-blank line."""
-    from ..tagging.brat import is_brat_folder
+    from .brat import is_brat_folder
 
     if is_brat_folder(path):
         return "brat"
@@ -184,8 +184,8 @@ def document_format(path: Path) -> str:
 
 def read_documents(path: Path) -> list:
     """Every document of a file, or of every file below a folder (sorted; a folder with .ann files is brat)."""
-    from ..tagging.brat import is_brat_folder, read_brat
-    from ..tagging.formats import READERS
+    from .brat import is_brat_folder, read_brat
+    from .formats import READERS
 
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; expected {FORMS}")

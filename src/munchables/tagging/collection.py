@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
 from ..choices import INPUT_FORMATS, OFFSETS
+from ..data.brat import is_brat_folder
+from ..data.detect import SNIFF_BYTES, choose
+from ..data.documents import Document, mark
+from ..data.formats import FOLDER_READERS, OUTPUT_FORMATS, READERS, STDIN
+from ..data.offsets import CODE_POINTS, to_units
 from ..errors import UserError
 from ..util.progress import Progress
-from .brat import is_brat_folder
-from .detect import SNIFF_BYTES, choose
-from .documents import Document, mark
-from .formats import FOLDER_READERS, OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
-from .offsets import CODE_POINTS, to_units
 
 log = logging.getLogger("munchables")
 

@@ -30,10 +30,10 @@ import torch
 
 from ..choices import OVERLAPS
 from ..data.batching import Collator
+from ..data.documents import Document, entity
 from ..data.tokenize import tokenize
 from ..evaluate import entities as iob2_entities
 from ..model import MultiTaskTagger
-from .documents import Document, entity
 
 MAX_TOKENS = 512  # longest piece of a sentence tagged at once
 GROUP_SENTENCES = 2048  # documents are gathered until they hold this many sentences, then tagged together

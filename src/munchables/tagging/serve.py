@@ -43,11 +43,11 @@ from pydantic import BaseModel, Field, model_validator
 
 from .. import __version__
 from ..choices import OVERLAPS
+from ..data.documents import Document, Passage
+from ..data.formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
+from ..data.formats import OUTPUT_FORMATS, colour, html_document
 from ..errors import UserError
 from ..util.threads import set_threads
-from .documents import Document, Passage
-from .formats import _CSS as ENTITY_CSS  # the HTML writer's styles, shared with the page
-from .formats import OUTPUT_FORMATS, colour, html_document
 from .heads import Tagged
 from .tagger import Tagger
 

@@ -20,6 +20,7 @@ from .. import __version__
 from ..choices import OVERLAPS
 from ..data.batching import Collator
 from ..data.corpus import Corpus
+from ..data.documents import Document
 from ..data.vocab import Vocabularies
 from ..embeddings.features import feature_specs, features_from_specs
 from ..errors import UserError
@@ -29,7 +30,6 @@ from ..util.device import pick_device
 from ..util.files import atomic_write
 from ..util.progress import Progress
 from ..util.serialization import check_format, load_torch, require_fields
-from .documents import Document
 from .heads import Tagged, batches, split_long, tag_documents
 
 MODEL_FILE = "model.pt"

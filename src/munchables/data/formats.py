@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from ..choices import TEXT_UNITS
-from ..data.tokenize import tokenize
 from ..errors import UserError
 from . import json_input as J
 from .bioc_format import (
@@ -62,6 +61,7 @@ from .documents import Document, Passage, check_passages, entity
 from .medline import read_medline
 from .offsets import CODE_POINTS, from_units, length, to_units
 from .spans import read_label_studio, record
+from .tokenize import tokenize
 
 __all__ = ["READERS", "OUTPUT_FORMATS", "read_text", "read_jsonl", "read_pubtator", "read_bioc_xml", "read_bioc_json",
            "read_medline", "read_label_studio", "jsonl_document", "pubtator_document", "conll_document",
