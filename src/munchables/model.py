@@ -7,6 +7,7 @@ linear-chain CRF (Eqs. 5-8). A batch may mix corpora: every sentence is scored b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -228,8 +229,29 @@ def _key(corpus: str) -> str:
     return "%" + key if key in _MODULE_DICT_NAMES or key == "" else key
 
 
+def _corpus(key: str) -> str:
+    """The corpus name of a head key: `_key`'s inverse (so names and keys map one-to-one both ways)."""
+    if key.startswith("%") and key[1:] in _MODULE_DICT_NAMES | {""}:
+        key = key[1:]
+    return re.sub("%(25|2E)", lambda m: "%" if m[1] == "25" else ".", key)
+
+
+def head_keys(state_dict: dict) -> set[str]:
+    """The head keys a state dict holds (`heads.<key>.proj.weight`, ...)."""
+    return {name.split(".")[1] for name in state_dict if name.startswith("heads.")}
+
+
 def legacy_head_keys(state_dict: dict, corpora) -> dict:
-    """A state dict of munchables <= 0.1.0, whose head keys replaced `.` by `_`, with today's keys."""
+    """A state dict of munchables <= 0.1.0, whose head keys replaced `.` by `_`, with today's keys.
+
+    A state dict that already holds today's key of every corpus (and no other head) is returned as
+    it is: renaming it would move the head of `corp_a` onto `corp.a` when a model has both (the two
+    names have one key in the old scheme, so no old model can hold both). So model.pt keeps format
+    1: both schemes read back, told apart by their keys.
+    """
+    corpora = list(corpora)
+    if head_keys(state_dict) == {_key(c) for c in corpora}:
+        return state_dict
     renamed = {}
     for corpus in corpora:
         old, new = corpus.replace(".", "_"), _key(corpus)
@@ -251,6 +273,7 @@ class MultiTaskTagger(nn.Module):
         self.config = config
         self.encoder = build_encoder(config, n_words, n_chars, features)
         self.heads = nn.ModuleDict({_key(c): Head(self.encoder.out_dim, k) for c, k in tags.items()})
+        assert [_corpus(k) for k in self.heads] == list(tags), "head keys must map back to the corpus names"
 
     def head(self, corpus: str) -> Head:
         return self.heads[_key(corpus)]

@@ -98,6 +98,7 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     data_dir = default_data_dir(options.data_dir)
     target = _with_dev(options, load_corpus(options.target, data_dir, options.train_limit, options.fetch),
                        options.train_limit)
+    check_corpus_name(target)
     if options.method not in NEEDS_AUX:
         return target, []
     names = options.aux
@@ -112,7 +113,17 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
     if len({a.name for a in aux}) != len(aux):
         raise UserError(f"--aux names a corpus twice: {', '.join(a.name for a in aux)}")
+    for a in aux:
+        check_corpus_name(a)
     return target, aux
+
+
+def check_corpus_name(corpus: Corpus) -> None:
+    """A corpus name becomes a head's name: `--heads a,b` must be able to name it (model._key escapes
+    the rest: dots, `%`, names of ModuleDict attributes)."""
+    if "," in corpus.name or corpus.name.strip() != corpus.name or not corpus.name:
+        raise UserError(f"{corpus.path}: the corpus name {corpus.name!r} (its directory's name) cannot name a head "
+                        "(a comma, or space at an end); rename the directory")
 
 
 def _with_dev(options: RunOptions, corpus: Corpus, limit: int | None) -> Corpus:
