@@ -143,16 +143,34 @@ class WordEmbeddings(nn.Embedding):
         return super().forward(batch.words)  # (B, T, Dw)
 
 
+CHAR_CELLS = 2 ** 16  # most padded character positions (words x characters) the character BiLSTM reads at once
+
+
 class CharFeatures(CharEncoder):
     """A token feature: each word's character BiLSTM states (Lample et al. 2016), (B, T, 2Ch).
 
     Every distinct word of the batch (its type) is encoded once, then spread to its positions.
+    Words are read as batching.char_view gives them (at most MAX_WORD_CHARS characters). When the
+    batch's words x characters exceed CHAR_CELLS, they run in chunks sorted by length, each padded
+    only to its own longest word: the same states (padding never reaches a word's characters),
+    and memory bounded by CHAR_CELLS whatever the number of distinct words.
     """
 
     name = "chars"  # encoder.chars.*
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        per_type = super().forward(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
+        chars = batch.type_chars  # (U, L)
+        U, L = chars.shape
+        if U * L <= CHAR_CELLS:
+            per_type = super().forward(chars, chars > 0)  # (U, 2Ch)
+        else:
+            lengths = (chars > 0).sum(1)  # (U,)
+            order = torch.argsort(lengths)
+            parts = []
+            for rows in order.split(max(1, CHAR_CELLS // L)):
+                part = chars[rows, : int(lengths[rows].max())]  # (u, l): padded to the chunk's longest word
+                parts.append(super().forward(part, part > 0))  # (u, 2Ch)
+            per_type = torch.cat(parts)[torch.argsort(order)]  # (U, 2Ch)
         return per_type[batch.types]  # (B, T, 2Ch)
 
 

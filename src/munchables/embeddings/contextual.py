@@ -97,21 +97,49 @@ class ContextualStringEmbeddings(nn.Module):
         """Each sentence's (n, Hf + Hb) embeddings, computed by the two language models."""
         self.lm_calls += 1
         strings = [sentence_string(s) for s in sentences]
-        fwd = self._states(self.forward_lm, strings)  # (B, L, Hf), position i: after reading s[i]
-        bwd = self._states(self.backward_lm, strings)  # (B, L, Hb), position j: after reading s[-1-j]
-        out = []
-        for b, (tokens, s) in enumerate(zip(sentences, strings)):
-            firsts, lasts = word_positions(tokens)
-            after_last = torch.tensor(lasts)  # (n,)
-            after_first = len(s) - 1 - torch.tensor(firsts)  # (n,): s[first] read backwards
-            out.append(torch.cat([fwd[b, after_last], bwd[b, after_first]], dim=-1))  # (n, Hf + Hb)
-        return out
+        positions = [word_positions(tokens) for tokens in sentences]
+        # forward: the state after reading s[last]; backward: after reading s[first], i.e. at len(s) - 1 - first
+        fwd = lm_states(self.forward_lm, strings, [torch.tensor(lasts) for _, lasts in positions])
+        bwd = lm_states(self.backward_lm, strings, [len(s) - 1 - torch.tensor(firsts)
+                                                    for s, (firsts, _) in zip(strings, positions)])
+        return [torch.cat([f, b], dim=-1) for f, b in zip(fwd, bwd)]  # (n, Hf + Hb) each
 
-    @staticmethod
-    def _states(lm: CharLM, strings: list[str]) -> torch.Tensor:
-        """Output states (B, L, H) of `lm` over the strings, each read in the LM's direction."""
-        device = lm.proj.weight.device
-        ids = [lm.encode_text(s) for s in strings]
-        padded = nn.utils.rnn.pad_sequence(ids, batch_first=True).to(device)  # (B, L); padding after the end
-        out, _ = lm(padded)  # (B, L, H)
-        return out.float().cpu()
+
+LM_WINDOW = 512  # characters of each string one LSTM call reads; the state is carried to the next window
+LM_CELLS = 2 ** 15  # strings x characters one LSTM call reads (its output: LM_CELLS x H floats, 128 MB at H = 1024)
+
+
+@torch.no_grad()
+def lm_states(lm: CharLM, strings: list[str], wanted: list[torch.Tensor]) -> list[torch.Tensor]:
+    """For each string, the output states (n, H) of `lm` at the positions `wanted` (n,), counted in
+    the LM's reading order.
+
+    Memory is bounded whatever the text: the strings run in groups sorted by length, each group
+    read in windows of LM_WINDOW characters with the LSTM state carried from window to window
+    (the states of reading each string in one pass), and only the wanted states are kept. A
+    sentence holding a 10,000-letter word is 10,000 positions of 4 KiB each at H = 1024; read whole
+    beside 255 others, padded to its length, it asked for 10 GB.
+    """
+    device = lm.proj.weight.device
+    ids = [lm.encode_text(s) for s in strings]
+    out: list[torch.Tensor] = [torch.zeros(len(w), lm.hidden) for w in wanted]
+    order = sorted(range(len(strings)), key=lambda i: len(ids[i]))
+    start = 0
+    while start < len(order):
+        longest_window = min(LM_WINDOW, len(ids[order[start]]))
+        rows = [order[start]]  # ascending lengths: add strings while the group's padded window fits LM_CELLS
+        while start + len(rows) < len(order):
+            longest_window = min(LM_WINDOW, len(ids[order[start + len(rows)]]))
+            if (len(rows) + 1) * longest_window > LM_CELLS:
+                break
+            rows.append(order[start + len(rows)])
+        start += len(rows)
+        padded = nn.utils.rnn.pad_sequence([ids[i] for i in rows], batch_first=True).to(device)  # (b, L); padding after the end
+        state = None
+        for w0 in range(0, padded.shape[1], LM_WINDOW):
+            states, state = lm(padded[:, w0 : w0 + LM_WINDOW], state)  # (b, W, H)
+            for r, i in enumerate(rows):
+                inside = (wanted[i] >= w0) & (wanted[i] < w0 + states.shape[1])
+                if inside.any():
+                    out[i][inside] = states[r, wanted[i][inside] - w0].float().cpu()
+    return out
