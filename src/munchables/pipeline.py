@@ -27,7 +27,7 @@ from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .util.device import pick_device
 from .embeddings.features import build_features, validate as validate_embeddings
-from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
+from .embeddings.word_vectors import VectorSubset, check_finite, load_vectors, lookup, vector_words
 from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
 from .ordering import random_order, sorted_order
@@ -156,7 +156,9 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     if vectors is not None:
         if isinstance(vectors, VectorSubset):
             vectors.check_covers(vocab.words.itos[2:], ", ".join(c.name for c in corpora))
-        init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
+        found = lookup(vectors, vocab.words.itos, normalise)
+        check_finite(found, vocab.words.itos, config.word_vectors)
+        init_word_embeddings(model.encoder.words, found)
     return model, vocab
 
 
