@@ -13,6 +13,11 @@ long to arrive, 408); bad JSON, a bad field or an unknown head is a 4xx whose bo
 "internal error" (the traceback goes to the server's log). The model is loaded once, by the
 command line, and no request can name a file.
 
+Availability (`serve`): a connection has `Limits.header_timeout` seconds to send a request's
+headers, and connections still sending them do not count against the `MAX_CONNECTIONS` requests
+under way (header_timeout_protocol); a request past its timeout stops using the model between two
+batches (Batcher._tag); a port in use is one line at start (bind).
+
 Batching. The model belongs to one worker thread (`Batcher`); a request puts its documents on a
 queue with an asyncio future and awaits it. The worker takes the first job waiting and, without
 waiting any longer, every other job already queued (up to `MAX_JOBS`), and tags them together:
@@ -459,23 +464,23 @@ def header_timeout_protocol(seconds: float):
 
         def _headers_too_slow(self) -> None:
             self._header_timer = None
-            if self.conn.their_state in (h11.IDLE, h11.SEND_RESPONSE) and not self.transport.is_closing():
-                if self.conn.their_state is h11.IDLE and self.conn.our_state is h11.IDLE:
-                    self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                                         b"connection: close\r\ncontent-length: 57\r\n\r\n"
-                                         b'{"error": "the request headers took too long to arrive"}\n')
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                                     b"connection: close\r\ncontent-length: 57\r\n\r\n"
+                                     b'{"error": "the request headers took too long to arrive"}\n')
                 self.transport.close()
 
         def handle_events(self) -> None:
             super().handle_events()
-            if self.conn.their_state is not h11.IDLE and self._header_timer is not None:  # headers complete
-                self._header_timer.cancel()
-                self._header_timer = None
+            if self.conn.their_state is not h11.IDLE:  # a request's headers are complete: it counts from now
+                if self._header_timer is not None:
+                    self._header_timer.cancel()
+                    self._header_timer = None
                 self.connections.add(self)
 
         def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
+            super().on_response_complete()  # may start a pipelined request (handle_events above)
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
                 self.connections.discard(self)
                 self._arm()  # the next request's headers have the same deadline
 
