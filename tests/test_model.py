@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from munchables import model as model_module
+from munchables.data import batching
 from munchables.data.batching import MAX_WORD_CHARS, Collator, Item, ShuffledPass, items_of
 from munchables.data.corpus import Sentence, load_corpus
 from munchables.evaluate import score
@@ -228,3 +229,13 @@ def test_chunked_character_states_equal_the_states_of_one_pass(monkeypatch):
     monkeypatch.setattr(model_module, "CHAR_CELLS", 1000)  # 300 x 64 cells: about twenty chunks
     chunked = chars(batch)
     assert torch.allclose(chunked, whole, atol=1e-6)
+
+
+def test_the_character_cache_keeps_neither_long_words_nor_words_without_end():
+    vocab, _ = _char_batch(["a"])
+    collate = Collator(vocab, {})
+    for i in range(batching.CHAR_CACHE_WORDS + 10):
+        collate.chars(f"w{i}")
+    collate.chars("acgt" * 250_000)
+    assert len(collate._char_cache) <= batching.CHAR_CACHE_WORDS
+    assert max(map(len, collate._char_cache)) <= MAX_WORD_CHARS

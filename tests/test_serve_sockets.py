@@ -124,3 +124,15 @@ def test_a_port_in_use_is_one_line(tagger, tiny_run, capsys):
     err = capsys.readouterr().err.strip()
     assert "already in use" in err and "\n" not in err and "Traceback" not in err
     taken.close()
+
+
+def test_a_body_that_takes_too_long_is_answered_408(tagger):
+    with Running(create_app(tagger, Limits(timeout=1)), Limits(timeout=1)) as service:
+        s = socket.create_connection(("127.0.0.1", service.port))
+        s.settimeout(15)
+        s.sendall(b"POST /tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te")
+        started = time.monotonic()
+        answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and b"--timeout" in answer
+        assert time.monotonic() - started < 10
+        s.close()

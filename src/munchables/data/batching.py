@@ -90,11 +90,12 @@ class Collator:
     def chars(self, word: str) -> list[int]:
         """The character ids the character model reads for `word` (char_view), cached: a long-running
         service sees words without end, so the cache starts afresh past CHAR_CACHE_WORDS words."""
-        ids = self._char_cache.get(word)
+        view = char_view(word)  # the key too: a cache of whole words would keep megabyte-long ones
+        ids = self._char_cache.get(view)
         if ids is None:
             if len(self._char_cache) >= CHAR_CACHE_WORDS:
                 self._char_cache.clear()
-            ids = self._char_cache[word] = [self.vocab.chars.get(c) for c in char_view(word)]
+            ids = self._char_cache[view] = [self.vocab.chars.get(c) for c in view]
         return ids
 
     def tokens(self, item: Item) -> Sequence[str]:
