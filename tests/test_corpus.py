@@ -391,3 +391,43 @@ def test_extra_data_matches_its_readme():
     for name, counts in EXTRA_COUNTS.items():
         if (extra / name).is_dir():
             assert measured(C.load_corpus(str(extra / name))) == counts, name
+
+
+# --- bounded reading (issue 22.2) ----------------------------------------------------------------
+
+
+def _inflating(path: Path, lines: int) -> Path:
+    """A small .gz whose column text inflates to `lines` times 18 bytes."""
+    with gzip.open(path, "wb") as f:
+        f.write(b"aspirin\tB-Chemical\n" * lines)
+    return path
+
+
+def test_a_column_file_past_the_size_limit_is_one_line_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUNCHABLES_MAX_FILE_MB", "0.01")  # 10,000 bytes
+    bomb = _inflating(tmp_path / "train.tsv.gz", 100_000)  # 1.9 MB inflated, a few KB on disk
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(UserError) as info:
+        C.read_column_file(bomb)
+    message = str(info.value)
+    assert str(bomb) in message and "10,000 bytes once decompressed" in message and "MUNCHABLES_MAX_FILE_MB" in message
+    assert "\n" not in message
+    monkeypatch.setenv("MUNCHABLES_MAX_FILE_MB", "2")  # the documented way to read a larger file
+    assert len(C.read_column_file(bomb)) == 1
+
+
+def test_a_column_file_is_read_as_it_is_decompressed(tmp_path, monkeypatch):
+    """Never the whole file at once: the reader asks for one line at a time, each bounded by the limit."""
+    asked = []
+    real = gzip.GzipFile.readline
+    monkeypatch.setattr(gzip.GzipFile, "readline", lambda self, size=-1: asked.append(size) or real(self, size))
+    sentences = C.read_column_file(_inflating(tmp_path / "train.tsv.gz", 1000))
+    assert len(sentences) == 1 and len(sentences[0].tokens) == 1000
+    assert len(asked) > 1000 and all(0 < size <= C.MAX_COLUMN_FILE_MB * 1_000_000 + 1 for size in asked)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "nan"])
+def test_a_bad_size_limit_is_named(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("MUNCHABLES_MAX_FILE_MB", value)
+    with pytest.raises(UserError, match="MUNCHABLES_MAX_FILE_MB"):
+        C.read_column_file(_inflating(tmp_path / "train.tsv.gz", 3))

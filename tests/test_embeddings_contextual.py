@@ -7,6 +7,7 @@ import torch
 
 from munchables import Tagger
 from munchables.cli import main
+from munchables.embeddings import contextual
 from munchables.embeddings.cache import DiskCache, MemoryCache
 from munchables.embeddings.charlm import UNKNOWN, CharLM, CharLMConfig
 from munchables.embeddings.contextual import ContextualStringEmbeddings
@@ -177,3 +178,35 @@ def test_a_projection_trains_and_is_saved_while_the_lms_stay_frozen(trained, tmp
 
     sentences = [s.tokens for s in load_corpus(str(corpus)).test]
     assert Tagger.load(out).tag(sentences) == tagger.tag(sentences)
+
+
+# --- bounded memory (issue 22.2) ----------------------------------------------------------------
+
+
+def test_long_sentences_read_in_windows_give_the_states_of_one_pass(lms, monkeypatch):
+    """Windows of 7 characters, groups of at most 20 cells: the same states as reading each string alone."""
+    monkeypatch.setattr(contextual, "LM_WINDOW", 7)
+    monkeypatch.setattr(contextual, "LM_CELLS", 20)
+    fwd, bwd = lms
+    cse = ContextualStringEmbeddings(fwd, bwd)
+    sentences = [["acgt" * 10, "in", "BRCA1", "."], ["a"], ["no", "fever", "-", "0.5"]]
+    for tokens, got in zip(sentences, cse.embed(sentences)):
+        text, start = " ".join(tokens), 0
+        for k, token in enumerate(tokens):
+            end = start + len(token)
+            want = torch.cat([last_state(fwd, "\n" + text[:end]), last_state(bwd, (text[start:] + "\n")[::-1])])
+            torch.testing.assert_close(got[k], want)
+            start = end + 1
+
+
+def test_a_ten_thousand_letter_word_is_read_in_bounded_pieces(lms):
+    fwd, bwd = lms
+    seen = []
+    for lm in lms:
+        lm.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape)))
+    try:
+        ContextualStringEmbeddings(fwd, bwd).embed([["acgt" * 2500, "."]] + [["word", str(i)] for i in range(300)])
+    finally:
+        for lm in lms:
+            lm._forward_hooks.clear()
+    assert seen and max(b * w for b, w in seen) <= contextual.LM_CELLS and max(w for _, w in seen) <= contextual.LM_WINDOW

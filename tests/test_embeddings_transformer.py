@@ -118,3 +118,24 @@ def test_a_saved_spec_never_names_another_folder(tmp_path, spec):
 
     with pytest.raises(UserError, match="transformer settings are damaged"):
         TransformerFeatures.from_spec(spec, tmp_path)
+
+
+
+def test_pieces_go_through_the_model_in_bounded_calls(features, monkeypatch):
+    """Issue 22.2: every piece of a batch went through the model in one call (P x 512 sub-words, any P).
+    In calls of at most TRANSFORMER_CELLS sub-words, each padded to its longest piece: the same vectors."""
+    from munchables.embeddings import transformer
+
+    monkeypatch.setattr(features, "budget", 8)  # many pieces
+    sentences = [SENTENCE, ["short"], ["a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p", "x"] * 4]
+    whole = features.embed(sentences)
+    seen = []
+    hook = features.model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape),
+                                                with_kwargs=True)
+    monkeypatch.setattr(transformer, "TRANSFORMER_CELLS", 40)
+    try:
+        chunked = features.embed(sentences)
+    finally:
+        hook.remove()
+    assert len(seen) > 2 and max(p * s for p, s in seen) <= 40
+    torch.testing.assert_close(chunked, whole)

@@ -41,12 +41,27 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
         self.slow: dict[str, float] = {}
+        self.endless: dict[str, str | None] = {}  # path -> Content-Length to claim (None: none); then bytes without end
+        self.sent: dict[str, int] = {}  # bytes sent for an endless path
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if self.path in server.endless:  # stops at 64 MB, so that a client without a limit ends too
+                    self.send_response(200)
+                    if server.endless[self.path] is not None:
+                        self.send_header("Content-Length", server.endless[self.path])
+                    self.end_headers()
+                    server.sent[self.path] = 0
+                    try:
+                        while server.sent[self.path] < 64_000_000:
+                            self.wfile.write(b"w\tO\n" * 16384)
+                            server.sent[self.path] += 4 * 16384
+                    except OSError:
+                        pass
+                    return
                 data = server.files.get(self.path)
                 if data is None:
                     self.send_error(404)
@@ -470,3 +485,42 @@ def test_reproduce_fetches_named_targets_first(tmp_path, server, toys, monkeypat
     assert main(args) == 2  # fetched, then one corpus is too few for the protocol
     assert "at least two corpora; found ['toychem']" in capsys.readouterr().err
     toys["toychem"].check(tmp_path / "data")
+
+
+# ----------------------------------------------------------------------------- bounded downloads (issue 22.2)
+
+
+@pytest.mark.parametrize("claimed", [None, "900000000000"])
+def test_a_mirror_that_streams_without_end_is_cut_at_the_limit(tmp_path, server, toys, capsys, monkeypatch, claimed):
+    """It was read for 200 MB for a 0.3 MB file; now the download stops past MAX_SOURCE_BYTES (1 MB here)."""
+    monkeypatch.setattr(F, "MAX_SOURCE_BYTES", 1_000_000)
+    toy = toys["toychem"]
+    toy.serve(server)
+    server.endless[toy.url_path("train")] = claimed
+    assert fetch(tmp_path, "toychem", mirror=server.url) == 2
+    err = capsys.readouterr().err.strip()
+    assert "more than any corpus source file (1,000,000 bytes at most)" in err and "\n" not in err
+    assert server.sent.get(toy.url_path("train"), 0) < 8_000_000  # stopped reading (the socket buffers hold a little)
+    assert not (tmp_path / "toychem").exists() and not list(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.parametrize("where", ["{blob}.part", "{blob}", "../toychem.lock"])
+def test_a_stale_symlink_in_the_staging_area_is_removed_not_followed(tmp_path, server, toys, where, capsys):
+    toy = toys["toychem"]
+    toy.serve(server)
+    staging = tmp_path / ".fetch" / "toychem"
+    staging.mkdir(parents=True)
+    link = staging / where.format(blob=toy.source.files[0].git_blob)
+    link.symlink_to(tmp_path / "gone" / "elsewhere")  # dangling: its folder does not exist
+    assert fetch(tmp_path, "toychem", mirror=server.url) == 0, capsys.readouterr().err
+    toy.check(tmp_path)
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_stale_symlink_for_the_conversion_folder_is_removed(tmp_path, server, toys, capsys):
+    toy = toys["toychem"]
+    toy.serve(server)
+    (tmp_path / ".fetch").mkdir()
+    (tmp_path / ".fetch" / "toychem.tmp").symlink_to(tmp_path / "gone")
+    assert fetch(tmp_path, "toychem", mirror=server.url) == 0, capsys.readouterr().err
+    toy.check(tmp_path)

@@ -6,11 +6,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from munchables.data.batching import Collator, Item, ShuffledPass, items_of
-from munchables.data.corpus import load_corpus
+from munchables import model as model_module
+from munchables.data import batching
+from munchables.data.batching import MAX_WORD_CHARS, Collator, Item, ShuffledPass, items_of
+from munchables.data.corpus import Sentence, load_corpus
 from munchables.data.vocab import build_vocabularies
 from munchables.evaluate import score
-from munchables.model import BiLSTM, CharEncoder, Dropout, ModelConfig, MultiTaskTagger, reversal_index
+from munchables.model import BiLSTM, CharEncoder, CharFeatures, Dropout, ModelConfig, MultiTaskTagger, reversal_index
 from munchables.tagging.tagger import decode
 
 LENGTHS = [[1], [4, 4], [5, 3, 1, 4], [1, 7, 2], [6, 6, 1, 3, 2], [12, 1, 2, 1, 3, 2, 1, 9, 2, 1]]
@@ -191,3 +193,49 @@ def test_the_encoder_built_from_parts_keeps_the_saved_keys_of_format_1(lstm):
                 for k, s in FORMAT_1_KEYS if lstm or not k.startswith("encoder.lstm")]
     assert sorted((k, tuple(v.shape)) for k, v in model.state_dict().items()) == sorted(expected)
     model.load_state_dict(dict(model.state_dict()))  # and a format-1 dict loads strictly
+
+
+# --- bounded memory: what the character model sees per word (issue 22.2) ------------------------
+
+
+def _char_batch(words):
+    vocab = build_vocabularies({"c": [Sentence(tuple("acgt"), ("O",) * 4)]})
+    return vocab, Collator(vocab, {}).collate_tokens([words], "c")
+
+
+def test_a_ten_thousand_letter_word_costs_what_a_capped_word_costs():
+    dna = "".join(np.random.default_rng(0).choice(list("acgt"), 10_000))
+    words = [dna] + [f"w{i}" for i in range(3000)]
+    vocab, batch = _char_batch(words)
+    assert batch.type_chars.shape == (3001, MAX_WORD_CHARS)  # was (3001, 10000): 2 GB in the character BiLSTM
+    half = MAX_WORD_CHARS // 2
+    assert batch.type_chars[0].tolist() == [vocab.chars.get(c) for c in dna[:half] + dna[-half:]]
+
+
+@pytest.mark.parametrize("word", ["a", "acetylsalicylic", "x" * MAX_WORD_CHARS])
+def test_a_word_under_the_cap_is_read_whole(word):
+    vocab, batch = _char_batch([word])
+    assert batch.type_chars[0].tolist() == [vocab.chars.get(c) for c in word]
+
+
+def test_chunked_character_states_equal_the_states_of_one_pass(monkeypatch):
+    """The chunks (sorted by length, each padded to its own longest) against the old path: all words at once."""
+    rng = np.random.default_rng(1)
+    words = ["".join(rng.choice(list("acgt"), rng.integers(1, MAX_WORD_CHARS + 1))) for _ in range(300)]
+    _, batch = _char_batch(words)
+    torch.manual_seed(0)
+    chars = CharFeatures(10, 5, 4).eval()
+    whole = CharEncoder.forward(chars, batch.type_chars, batch.type_chars > 0)[batch.types]  # (1, T, 8)
+    monkeypatch.setattr(model_module, "CHAR_CELLS", 1000)  # 300 x 64 cells: about twenty chunks
+    chunked = chars(batch)
+    assert torch.allclose(chunked, whole, atol=1e-6)
+
+
+def test_the_character_cache_keeps_neither_long_words_nor_words_without_end():
+    vocab, _ = _char_batch(["a"])
+    collate = Collator(vocab, {})
+    for i in range(batching.CHAR_CACHE_WORDS + 10):
+        collate.chars(f"w{i}")
+    collate.chars("acgt" * 250_000)
+    assert len(collate._char_cache) <= batching.CHAR_CACHE_WORDS
+    assert max(map(len, collate._char_cache)) <= MAX_WORD_CHARS

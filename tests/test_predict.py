@@ -104,7 +104,7 @@ def test_predict_offsets_by_hand(random_tagger, monkeypatch):
     tagger, _ = random_tagger
     chem = {"aspirin": "B-Chemical", "nitric": "B-Chemical", "oxide": "I-Chemical"}
 
-    def stub(model, collate, heads, token_lists, device, batch_size):
+    def stub(model, collate, heads, token_lists, device, batch_size, cancelled=None):
         return [[Span("tiny", t, s, e, 0.5) for t, s, e in entities([chem.get(w.lower(), "O") for w in tokens])]
                 for tokens in token_lists]
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from munchables.cli import main
 from munchables.data.corpus import load_corpus
@@ -14,7 +16,7 @@ from munchables.data.vocab import build_vocabularies
 from munchables.embeddings.charlm import CharLM, CharLMConfig, read_state
 from munchables.embeddings.word_vectors import load_vectors
 from munchables.errors import UserError
-from munchables.model import ModelConfig, MultiTaskTagger, _key
+from munchables.model import ModelConfig, MultiTaskTagger, _corpus, _key
 from munchables.tagging.tagger import Tagger
 from munchables.util.serialization import load_torch
 
@@ -197,3 +199,36 @@ def test_old_model_with_dotted_corpus_names_still_loads(tmp_path, tiny_corpus):
     torch.save(state, tmp_path / "model.pt")
     sentences = [["aspirin", "reduced", "fever"]]
     assert Tagger.load(tmp_path).tag(sentences) == tagger.tag(sentences)
+
+
+@pytest.mark.parametrize("names", [("corp.a", "corp_a"), ("corp_a", "corp.a"), ("a.b.c", "a_b_c", "a.b_c"),
+                                   ("", "%"), ("train", "%train")])
+def test_names_equal_in_the_old_scheme_save_and_load_with_their_own_heads(tmp_path, tiny_corpus, names):
+    """Issue 22.4: `corp.a` and `corp_a` trained, saved, then failed to load ("weights do not fit")."""
+    corpus = load_corpus(str(tiny_corpus))
+    vocab = build_vocabularies({n: corpus.train for n in names})
+    torch.manual_seed(0)
+    model = MultiTaskTagger(ModelConfig(word_dim=4, char_dim=2, char_hidden=2, hidden=3), len(vocab.words),
+                            len(vocab.chars), {n: len(vocab.tags[n]) for n in names})
+    with torch.no_grad():
+        for i, n in enumerate(names):  # every head different, so a head loaded onto another's key shows
+            model.head(n).crf.transitions.fill_(i + 1.0)
+    Tagger(model, vocab, names[0], torch.device("cpu")).save(tmp_path)
+    loaded = Tagger.load(tmp_path).model
+    for n in names:
+        assert torch.equal(loaded.head(n).crf.transitions, model.head(n).crf.transitions), n
+
+
+@given(st.text(max_size=12))
+def test_head_keys_map_back_to_their_names(name):
+    key = _key(name)
+    assert "." not in key and key and key not in dir(torch.nn.ModuleDict())
+    assert _corpus(key) == name
+
+
+def test_a_corpus_name_that_heads_cannot_name_is_refused_before_training(tmp_path, tiny_corpus, tiny_train_args, capsys):
+    odd = tiny_corpus.rename(tmp_path / "chem,dis")
+    assert main([*tiny_train_args(odd, 1), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "'chem,dis'" in err and "rename the directory" in err and "\n" not in err
+    assert not (tmp_path / "run" / "model.pt").exists()

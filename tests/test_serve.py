@@ -96,12 +96,39 @@ def test_html_is_the_writers_and_health_names_the_heads(client, tagger):
     (b'{"documents": [{"id": "x"}]}', 422, '"text" or "passages"'),
     (b'{"documents": [{"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": "d"}]}', 413, "--max-documents"),
     (b'{"text": "' + b"x" * 30_000 + b'"}', 413, "--max-bytes"),
-])
+    # issue 22.6: malformed bodies (the lone surrogates and the nesting were 500s or FastAPI's {"detail"})
+    (b'{"text": 5}', 422, "text: Input should be a valid string"),
+    (b'{"text": "aspirin \\ud800 fever"}', 422, "lone surrogate"),
+    (b'{"documents": [{"id": "\\udc00", "text": "a"}], "format": "pubtator"}', 422, "documents.0.id: a lone surrogate"),
+    (b'{"documents": [{"passages": [{"text": "\\ud83d", "offset": 0}]}]}', 422, "lone surrogate"),
+    (b'{"text": "a", "heads": ["\\ud800"]}', 422, "heads.list[str].0"),
+    (b'{"documents": [{"passages": [{"text": "a", "offset": 1e400}]}]}', 422, "offset"),
+    (b'{"documents": [{"passages": [{"text": "a", "offset": "5"}]}]}', 422, "offset"),
+    (b'{"documents": [{"passages": [{"text": "a", "offset": null}]}]}', 422, "offset"),
+    (b'{"documents": [{"passages": [{"text": "a", "offset": 2.5}]}]}', 422, "offset"),
+    (b'{"documents": [{"passages": [{"text": "a", "offset": 99999999999999999999}]}]}', 422, "offset"),
+    (b'{"documents": [{"passages": "a"}]}', 422, "passages"),
+    (b'{"documents": {"text": "a"}}', 422, "documents"),
+    (b'{"text": ' + b"[" * 9_000 + b"]" * 9_000 + b"}", 400, "nested too deeply"),  # 100,000 levels: below
+    (b"[" * 9_900 + b"]" * 9_900, 400, "nested too deeply"),
+], ids=lambda v: repr(v)[:50] if isinstance(v, bytes) else None)
 def test_mistakes_are_4xx_with_one_clear_line(client, body, status, words):
     reply = client.post("/tag", content=body, headers={"Content-Type": "application/json"})
     assert reply.status_code == status
     error = reply.json()["error"]
     assert words in error and "Traceback" not in error and "\n" not in error
+
+
+def test_a_hundred_thousand_levels_of_nesting_is_a_400(tagger):
+    with TestClient(create_app(tagger, Limits())) as client:  # the 200 KB body fits the default 1 MB
+        reply = client.post("/tag", content=b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                            headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and "nested too deeply" in reply.json()["error"]
+
+
+def test_unknown_paths_and_methods_answer_in_the_same_shape(client):
+    assert client.get("/nowhere").json() == {"error": "Not Found"}
+    assert client.get("/tag").status_code == 405 and "error" in client.get("/tag").json()
 
 
 def test_pubtator_cannot_hold_a_line_break(client):

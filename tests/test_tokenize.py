@@ -2,11 +2,14 @@
 
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from munchables.data.tokenize import tokenize
+from munchables.data.tokenize import _tokens, tokenize
 
 DATA = Path(os.environ.get("MUNCHABLES_DATA")
             or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -159,3 +162,25 @@ def test_corpus_sentences_come_back(corpus):
     share = same / len(sentences)
     print(f"{corpus}: {same}/{len(sentences)} sentences = {share:.2%}")
     assert share >= 0.97, f"{corpus}: only {share:.2%} of sentences come back identical"
+
+
+def test_a_million_letter_word_is_one_token_without_a_mark_per_letter():
+    """Issue 22.2: the token pattern's repeated alternation kept 120 MB of backtracking marks for it."""
+    import tracemalloc
+
+    word = "ACGT" * 250_000
+    tracemalloc.start()
+    try:
+        assert tokenize(f"x {word} y_z") == [[("x", 0, 1), (word, 2, 1_000_002), ("y", 1_000_003, 1_000_004),
+                                              ("_", 1_000_004, 1_000_005), ("z", 1_000_005, 1_000_006)]]
+        assert tracemalloc.get_traced_memory()[1] < 20_000_000
+    finally:
+        tracemalloc.stop()
+
+
+OLD_TOKEN = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+|[^\s]")  # the pattern before issue 22: the oracle
+
+
+@given(st.text(alphabet=st.sampled_from("ab_Zé9\u0301\u0300\u0345 .-_\t\n\u00a0\u2028٣ß"), max_size=40))
+def test_the_tokens_are_those_of_the_pattern_before(text):
+    assert list(_tokens(text, 0, len(text))) == [(m.group(), m.start(), m.end()) for m in OLD_TOKEN.finditer(text)]

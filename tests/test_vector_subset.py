@@ -103,3 +103,17 @@ def test_subset_file_is_read_without_unpickling(tmp_path):
     np.savez(other, x=np.zeros(3))
     with pytest.raises(UserError, match="not a munchables vector subset"):
         load_vectors(other)
+
+
+@pytest.mark.parametrize("rows, top", [(2, 0), (3, 5), (0, 0)])
+def test_a_subset_whose_rows_do_not_match_its_words_is_one_line(tmp_path, rows, top):
+    """Issue 22.6: fewer rows than words gave an IndexError traceback when a word's vector was looked up."""
+    from munchables.embeddings.word_vectors import SUBSET_FORMAT, _pack
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, format=np.array(SUBSET_FORMAT), words=_pack(["aspirin", "fever", "no"]),
+             vectors=np.ones((rows, 4), np.float32), top=np.array(top), asked=_pack([]),
+             source_sha256=np.array("0" * 64), source_name=np.array("vectors.bin"))
+    with pytest.raises(UserError, match=r"damaged vector subset: 3 words but vectors of shape") as info:
+        load_vectors(bad)
+    assert "\n" not in str(info.value)

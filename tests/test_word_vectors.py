@@ -135,3 +135,15 @@ def test_truncated_fasttext_bin_is_a_user_error(tmp_path):
     (tmp_path / "cut.bin").write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match="cannot read word vectors"):
         load_vectors(tmp_path / "cut.bin")
+
+
+def test_nan_vectors_are_named_not_blamed_on_the_learning_rate(corpus, tmp_path, tiny_train_args, capsys):
+    """Issue 22.8: training from a file with NaN rows said "try a lower --lr"."""
+    broken = dict(VECTORS, fever=np.full(DIM, np.nan, np.float32), heart=np.full(DIM, np.inf, np.float32))
+    path = tmp_path / "vectors.txt"
+    path.write_text("\n".join([f"{len(broken)} {DIM}"] + [f"{w} " + " ".join(str(x) for x in v)
+                                                         for w, v in broken.items()]) + "\n", encoding="utf-8")
+    assert main([*tiny_train_args(corpus, 2), "--word-vectors", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "NaN or infinite" in err and "'fever'" in err and "'heart'" in err and str(path) in err
+    assert "--lr" not in err and "\n" not in err

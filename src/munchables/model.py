@@ -7,6 +7,7 @@ linear-chain CRF (Eqs. 5-8). A batch may mix corpora: every sentence is scored b
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import numpy as np
@@ -125,16 +126,34 @@ class WordEmbeddings(nn.Embedding):
         return super().forward(batch.words)  # (B, T, Dw)
 
 
+CHAR_CELLS = 2 ** 16  # most padded character positions (words x characters) the character BiLSTM reads at once
+
+
 class CharFeatures(CharEncoder):
     """A token feature: each word's character BiLSTM states (Lample et al. 2016), (B, T, 2Ch).
 
     Every distinct word of the batch (its type) is encoded once, then spread to its positions.
+    Words are read as batching.char_view gives them (at most MAX_WORD_CHARS characters). When the
+    batch's words x characters exceed CHAR_CELLS, they run in chunks sorted by length, each padded
+    only to its own longest word: the same states (padding never reaches a word's characters),
+    and memory bounded by CHAR_CELLS whatever the number of distinct words.
     """
 
     name = "chars"  # encoder.chars.*
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        per_type = super().forward(batch.type_chars, batch.type_chars > 0)  # (U, 2Ch)
+        chars = batch.type_chars  # (U, L)
+        U, L = chars.shape
+        if U * L <= CHAR_CELLS:
+            per_type = super().forward(chars, chars > 0)  # (U, 2Ch)
+        else:
+            lengths = (chars > 0).sum(1)  # (U,)
+            order = torch.argsort(lengths)
+            parts = []
+            for rows in order.split(max(1, CHAR_CELLS // L)):
+                part = chars[rows, : int(lengths[rows].max())]  # (u, l): padded to the chunk's longest word
+                parts.append(super().forward(part, part > 0))  # (u, 2Ch)
+            per_type = torch.cat(parts)[torch.argsort(order)]  # (U, 2Ch)
         return per_type[batch.types]  # (B, T, 2Ch)
 
 
@@ -211,8 +230,29 @@ def _key(corpus: str) -> str:
     return "%" + key if key in _MODULE_DICT_NAMES or key == "" else key
 
 
+def _corpus(key: str) -> str:
+    """The corpus name of a head key: `_key`'s inverse (so names and keys map one-to-one both ways)."""
+    if key.startswith("%") and key[1:] in _MODULE_DICT_NAMES | {""}:
+        key = key[1:]
+    return re.sub("%(25|2E)", lambda m: "%" if m[1] == "25" else ".", key)
+
+
+def head_keys(state_dict: dict) -> set[str]:
+    """The head keys a state dict holds (`heads.<key>.proj.weight`, ...)."""
+    return {name.split(".")[1] for name in state_dict if name.startswith("heads.")}
+
+
 def legacy_head_keys(state_dict: dict, corpora) -> dict:
-    """A state dict of munchables <= 0.1.0, whose head keys replaced `.` by `_`, with today's keys."""
+    """A state dict of munchables <= 0.1.0, whose head keys replaced `.` by `_`, with today's keys.
+
+    A state dict that already holds today's key of every corpus (and no other head) is returned as
+    it is: renaming it would move the head of `corp_a` onto `corp.a` when a model has both (the two
+    names have one key in the old scheme, so no old model can hold both). So model.pt keeps format
+    1: both schemes read back, told apart by their keys.
+    """
+    corpora = list(corpora)
+    if head_keys(state_dict) == {_key(c) for c in corpora}:
+        return state_dict
     renamed = {}
     for corpus in corpora:
         old, new = corpus.replace(".", "_"), _key(corpus)
@@ -234,6 +274,7 @@ class MultiTaskTagger(nn.Module):
         self.config = config
         self.encoder = build_encoder(config, n_words, n_chars, features)
         self.heads = nn.ModuleDict({_key(c): Head(self.encoder.out_dim, k) for c, k in tags.items()})
+        assert [_corpus(k) for k in self.heads] == list(tags), "head keys must map back to the corpus names"
 
     def head(self, corpus: str) -> Head:
         return self.heads[_key(corpus)]

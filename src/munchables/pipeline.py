@@ -26,7 +26,7 @@ from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpu
 from .data.vocab import Vocabularies, build_vocabularies, normalise
 from .embeddings.features import build_features
 from .embeddings.features import validate as validate_embeddings
-from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
+from .embeddings.word_vectors import VectorSubset, check_finite, load_vectors, lookup, vector_words
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .methods import ITER_SWITCH, METHODS
@@ -86,6 +86,7 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     """The target corpus and the auxiliary corpora the method uses (all of them missing-checked)."""
     data_dir = default_data_dir(options.data_dir)
     target = load_target(options)
+    check_corpus_name(target)
     if options.method not in NEEDS_AUX:
         return target, []
     options = resolve_aux(options, target)
@@ -102,7 +103,17 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
             raise UserError(f"auxiliary corpus {a.name!r} is the target itself; leave it out of --aux")
     if len({a.name for a in aux}) != len(aux):
         raise UserError(f"--aux names a corpus twice: {', '.join(a.name for a in aux)}")
+    for a in aux:
+        check_corpus_name(a)
     return target, aux
+
+
+def check_corpus_name(corpus: Corpus) -> None:
+    """A corpus name becomes a head's name: `--heads a,b` must be able to name it (model._key escapes
+    the rest: dots, `%`, names of ModuleDict attributes)."""
+    if "," in corpus.name or corpus.name.strip() != corpus.name or not corpus.name:
+        raise UserError(f"{corpus.path}: the corpus name {corpus.name!r} (its directory's name) cannot name a head "
+                        "(a comma, or space at an end); rename the directory")
 
 
 def _with_dev(options: RunOptions, corpus: Corpus, limit: int | None) -> Corpus:
@@ -135,7 +146,9 @@ def build_model(options: RunOptions, corpora: list[Corpus]) -> tuple[MultiTaskTa
     if vectors is not None:
         if isinstance(vectors, VectorSubset):
             vectors.check_covers(vocab.words.itos[2:], ", ".join(c.name for c in corpora))
-        init_word_embeddings(model.encoder.words, lookup(vectors, vocab.words.itos, normalise))
+        found = lookup(vectors, vocab.words.itos, normalise)
+        check_finite(found, vocab.words.itos, config.word_vectors)
+        init_word_embeddings(model.encoder.words, found)
     return model, vocab
 
 

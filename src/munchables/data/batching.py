@@ -16,6 +16,24 @@ import torch
 
 from .vocab import Vocabularies
 
+MAX_WORD_CHARS = 64  # characters of a word the character model sees (the corpora's longest word: 48)
+CHAR_CACHE_WORDS = 100_000  # words whose character ids the Collator keeps; then it starts afresh
+
+
+def char_view(word: str) -> str:
+    """What the character model reads of a word: the whole word up to MAX_WORD_CHARS characters, else
+    its first and last MAX_WORD_CHARS / 2 (the forward LSTM's state ends on the word's end, the
+    backward one's on its start, so both ends are kept).
+
+    Why a cap: the character BiLSTM pads every distinct word of a batch to the longest one, so
+    one 10,000-letter word (a DNA sequence in an abstract) beside 3,000 others asked for 2 GB at
+    once. Words up to the cap (every word of the paper's corpora) are read exactly as before.
+    """
+    if len(word) <= MAX_WORD_CHARS:
+        return word
+    half = MAX_WORD_CHARS // 2
+    return word[:half] + word[-half:]
+
 
 class Item(NamedTuple):
     corpus: str  # corpus id: which head scores this sentence
@@ -30,7 +48,7 @@ class Batch:
     mask: torch.Tensor  # (B, T) bool, True on real tokens (a prefix of each row)
     lengths: torch.Tensor  # (B,) long, kept on the CPU: decoding reads it without a device synchronisation
     types: torch.Tensor  # (B, T) long, index of each token's word type in `type_chars`
-    type_chars: torch.Tensor  # (U, L) long, character indices of each distinct word type
+    type_chars: torch.Tensor  # (U, L) long, character indices of each distinct word type (char_view: L <= MAX_WORD_CHARS)
     tags: torch.Tensor  # (B, T) long, tag indices in each sentence's own corpus tag set
     corpora: list[str]  # (B,) corpus id of each sentence
     tokens: list[Sequence[str]]  # (B,) the sentences' tokens (for features computed from text)
@@ -69,9 +87,14 @@ class Collator:
         return self._encoded[corpus]
 
     def chars(self, word: str) -> list[int]:
-        ids = self._char_cache.get(word)
+        """The character ids the character model reads for `word` (char_view), cached: a long-running
+        service sees words without end, so the cache starts afresh past CHAR_CACHE_WORDS words."""
+        view = char_view(word)  # the key too: a cache of whole words would keep megabyte-long ones
+        ids = self._char_cache.get(view)
         if ids is None:
-            ids = self._char_cache[word] = [self.vocab.chars.get(c) for c in word]
+            if len(self._char_cache) >= CHAR_CACHE_WORDS:
+                self._char_cache.clear()
+            ids = self._char_cache[view] = [self.vocab.chars.get(c) for c in view]
         return ids
 
     def tokens(self, item: Item) -> Sequence[str]:
@@ -101,10 +124,9 @@ class Collator:
             word_ids[b, :n] = w
             tag_ids[b, :n] = t
             type_ids[b, :n] = [type_index.setdefault(tok, len(type_index)) for tok in toks]
-        types = list(type_index)
-        type_chars = np.zeros((len(types), max(len(w) for w in types)), dtype=np.int64)
-        for u, word in enumerate(types):
-            ids = self.chars(word)
+        type_ids_chars = [self.chars(word) for word in type_index]
+        type_chars = np.zeros((len(type_ids_chars), max(map(len, type_ids_chars))), dtype=np.int64)  # (U, L <= MAX_WORD_CHARS)
+        for u, ids in enumerate(type_ids_chars):
             type_chars[u, : len(ids)] = ids
         lengths_t = torch.from_numpy(lengths)
         groups: dict[str, list[int]] = {}

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 from ..choices import SPLITS
 from ..errors import UserError
 from ..paper import PAPER_CORPORA
-from ..util.files import read_utf8
+from ..util.files import max_file_bytes, utf8_lines
 from . import fetch
 from .annotated import DocumentOptions, is_document_corpus, load_document_corpus
 from .sentences import EXTENSIONS, SPLIT_NAMES, Corpus, Sentence  # noqa: F401  (also this module's API)
@@ -231,12 +231,15 @@ def _to_iob2(tags: Sequence[str], scheme: str) -> tuple[tuple[str, ...], int]:
 # ----------------------------------------------------------------------------- reading files
 
 
-def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
+MAX_COLUMN_FILE_MB = 500  # largest column file read (decompressed); the largest of the paper's is 4.4 MB
+
+
+def _parse_columns(lines: Iterable[str], path: Path) -> list[tuple[list[str], list[str]]]:
     """(tokens, raw tags) per sentence, checking each line's columns and tag form."""
     sentences = []
     tokens, tags = [], []
     width, width_line = 0, 0  # column count of the file's first token line, and that line's number
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(lines, 1):
         line = line.rstrip()
         if not line or line.startswith("-DOCSTART-"):
             if tokens:
@@ -267,7 +270,10 @@ def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
 @functools.lru_cache(maxsize=256)
 def _read_cached(path: Path, mtime_ns: int, size: int) -> tuple[Sentence, ...]:
     """The sentences of one file; cached on (resolved path, mtime, size), so changed files are re-read."""
-    raw = _parse_columns(read_utf8(path, f"a column file with {LINE_FORM}"), path)
+    # read line by line as it is decompressed, and at most MAX_COLUMN_FILE_MB of it: a train.tsv.gz
+    # that inflates to gigabytes was read whole into memory (three copies: compressed, inflated, decoded)
+    lines = utf8_lines(path, f"a column file with {LINE_FORM}", max_file_bytes(MAX_COLUMN_FILE_MB))
+    raw = _parse_columns(lines, path)
     if not raw:
         raise UserError(f"{path}: no sentences; expected {LINE_FORM}")
     scheme = detect_scheme(tags for _, tags in raw)

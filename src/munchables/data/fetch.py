@@ -44,6 +44,7 @@ ENV_MIRROR = "MUNCHABLES_MIRROR"  # environment variable: the default --mirror
 TIMEOUT = 15  # seconds a connection or a read may stall before the download counts as failed
 ATTEMPTS = 3  # tries per file in one run, each resuming what the last one received
 CHUNK = 1 << 16
+MAX_SOURCE_BYTES = 32_000_000  # the most a source file may be: the largest is 4.5 MB; a server sending more is refused
 STAGING = ".fetch"  # under the data directory: partial downloads and the corpus being converted
 MIRROR_HELP = ("--mirror DIR_OR_URL (a copy laid out as owner/repo/commit/path, e.g. made with "
                "`munch corpora fetch --print-urls` and `wget -x`)")
@@ -171,7 +172,9 @@ def _download_once(url: str, part: Path, label: str) -> bool:
         if response.status != 206:  # the server ignored the range: start again
             start = 0
         length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
+        total = start + int(length) if length is not None and length.isdigit() else None
+        if total is not None and total > MAX_SOURCE_BYTES:
+            raise _too_large(url, part, f"announces {total:,} bytes")
         received = start
         with open(part, "ab" if start else "wb") as out, tqdm(
                 total=total, initial=start, desc=label, unit="B", unit_scale=True, unit_divisor=1024,
@@ -181,10 +184,21 @@ def _download_once(url: str, part: Path, label: str) -> bool:
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    if received > MAX_SOURCE_BYTES:  # a mirror that streams without end (no length, or a wrong one)
+                        break
             except (OSError, http.client.HTTPException) as err:  # reset, stalled, broken chunk: keep what came
                 log.info("%s: interrupted after %d bytes (%s)", url, received, err)
                 return False
+    if received > MAX_SOURCE_BYTES:
+        raise _too_large(url, part, f"sent more than {MAX_SOURCE_BYTES:,} bytes")
     return total is None or received >= total  # a short body ends without an error in http.client
+
+
+def _too_large(url: str, part: Path, what: str) -> UserError:
+    """A server that sends more than any source file holds: what came is deleted, the download refused."""
+    part.unlink(missing_ok=True)
+    return UserError(f"{url}: the server {what}, more than any corpus source file ({MAX_SOURCE_BYTES:,} bytes at most); "
+                     f"refused and deleted: check the mirror, or download the file by hand and use {MIRROR_HELP}")
 
 
 def download(url: str, part: Path, label: str) -> bytes:
@@ -200,10 +214,12 @@ def obtain(source: CorpusSource, file: SourceFile, staging: Path, mirror: str | 
     """The verified bytes of one source file: kept from an earlier run, read from a mirror directory
     or downloaded. A file whose git blob id differs is deleted and refused."""
     kept = staging / file.git_blob
+    part = staging / f"{file.git_blob}.part"
+    for path in (kept, part):
+        _not_a_link(path)
     if kept.is_file() and git_blob_id(data := kept.read_bytes()) == file.git_blob:
         return data
     where = location(file, mirror)
-    part = staging / f"{file.git_blob}.part"
     if _is_url(where):
         data = download(where, part, f"{source.name} {file.split}")
     else:
@@ -218,6 +234,14 @@ def obtain(source: CorpusSource, file: SourceFile, staging: Path, mirror: str | 
     return data
 
 
+def _not_a_link(path: Path) -> None:
+    """munch writes only plain files and directories in its staging area: a symbolic link there (left by
+    something else, or planted) would send the download elsewhere, so it is removed (never its target)."""
+    if path.is_symlink():
+        log.warning("%s: a symbolic link in the fetch staging area (to %s); removed", path, os.readlink(path))
+        path.unlink()
+
+
 # ----------------------------------------------------------------------------- one corpus
 
 
@@ -225,6 +249,10 @@ def _staging(data_dir: Path, name: str) -> Path:
     staging = data_dir / STAGING / name
     if data_dir.is_dir() and not data_dir.stat().st_mode & 0o222:  # read-only by its mode, even for root
         raise UserError(f"the data directory {data_dir} is read-only; pass --data-dir DIR with a writable directory")
+    for path in (data_dir / STAGING, staging):
+        if path.is_symlink() and not path.exists():  # a stale link where a directory belongs
+            _not_a_link(path)
+    _not_a_link(data_dir / STAGING / f"{name}.lock")
     try:
         staging.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -278,6 +306,7 @@ def _fetch_locked(source: CorpusSource, data_dir: Path, staging: Path, mirror: s
     announce(source)
     raw = {f.split: obtain(source, f, staging, mirror) for f in source.files}
     converting = data_dir / STAGING / f"{source.name}.tmp"
+    _not_a_link(converting)
     shutil.rmtree(converting, ignore_errors=True)  # left by a run killed while converting
     converting.mkdir(parents=True)
     try:

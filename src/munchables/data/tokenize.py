@@ -33,8 +33,12 @@ from __future__ import annotations
 
 import re
 
-# a run of letters/digits (\w minus "_", plus combining accents) or one other visible character
-_TOKEN = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+|[^\s]")
+# a run of word characters (\w: letters, digits and "_") and combining accents, or one other visible
+# character; `_tokens` then cuts the runs at "_", which is a token of its own. One character class
+# repeated, rather than `(?:[^\W_]|[\u0300-\u036f])+`: Python's re keeps a backtracking mark per
+# character of an alternation repeated, 120 MB for a 1,000,000-letter word; a class keeps none.
+_TOKEN = re.compile(r"[\w\u0300-\u036f]+|[^\s]")
+_UNDERSCORE = re.compile(r"[^_]+|_")
 # the line breaks of str.splitlines
 _LINE = re.compile(r"[^\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+")
 # end of a candidate sentence: terminators, closing brackets/quotes, whitespace, next character
@@ -85,7 +89,18 @@ def tokenize(text: str) -> list[list[tuple[str, int, int]]]:
     sentences = []
     for line in _LINE.finditer(text):
         for start, end in _sentence_spans(line.group(), line.start()):
-            tokens = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text, start, end)]
+            tokens = list(_tokens(text, start, end))
             if tokens:
                 sentences.append(tokens)
     return sentences
+
+
+def _tokens(text: str, start: int, end: int):
+    """The ``(token, start, end)`` of text[start:end]: _TOKEN's runs, each cut at "_" (see _TOKEN)."""
+    for m in _TOKEN.finditer(text, start, end):
+        token = m.group()
+        if "_" not in token or len(token) == 1:
+            yield token, m.start(), m.end()
+            continue
+        for part in _UNDERSCORE.finditer(token):
+            yield part.group(), m.start() + part.start(), m.start() + part.end()

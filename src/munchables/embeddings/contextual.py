@@ -121,20 +121,51 @@ class ContextualStringEmbeddings(nn.Module):
     def embed(self, sentences: Sequence[Sequence[str]]) -> list[torch.Tensor]:
         """Each sentence's (n, Hf + Hb) embeddings, computed by the two language models."""
         self.lm_calls += 1
-        fwd = self._states(self.forward_lm, sentences)  # (B, L, Hf), position i: after reading i + 1 characters
-        bwd = self._states(self.backward_lm, sentences)  # (B, L', Hb), likewise in reverse
-        out = []
-        for b, tokens in enumerate(sentences):
-            at_f = state_indices(self.forward_lm, tokens, self.with_whitespace)  # (n,)
-            at_b = state_indices(self.backward_lm, tokens, self.with_whitespace)  # (n,)
-            out.append(torch.cat([fwd[b, at_f], bwd[b, at_b]], dim=-1))  # (n, Hf + Hb)
-        return out
+        # Flair's strings and the states its words take (lm_string, state_indices), read in bounded windows
+        fwd = lm_states(self.forward_lm, [lm_string(self.forward_lm, s) for s in sentences],
+                        [state_indices(self.forward_lm, s, self.with_whitespace) for s in sentences])
+        bwd = lm_states(self.backward_lm, [lm_string(self.backward_lm, s) for s in sentences],
+                        [state_indices(self.backward_lm, s, self.with_whitespace) for s in sentences])
+        return [torch.cat([f, b], dim=-1) for f, b in zip(fwd, bwd)]  # (n, Hf + Hb) each
 
-    @staticmethod
-    def _states(lm: CharLM, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
-        """Output states (B, L, H) of `lm` over the sentences' strings, each read in the LM's direction."""
-        device = lm.proj.weight.device
-        ids = [lm.encode_text(lm_string(lm, s)) for s in sentences]
-        padded = nn.utils.rnn.pad_sequence(ids, batch_first=True).to(device)  # (B, L); padding after the end
-        out, _ = lm(padded)  # (B, L, H)
-        return out.float().cpu()
+
+LM_WINDOW = 512  # characters of each string one LSTM call reads; the state is carried to the next window
+LM_CELLS = 2 ** 15  # strings x characters one LSTM call reads (its output: LM_CELLS x H floats, 128 MB at H = 1024)
+
+
+@torch.no_grad()
+def lm_states(lm: CharLM, strings: list[str], wanted: list[torch.Tensor]) -> list[torch.Tensor]:
+    """For each string, the output states (n, H) of `lm` at the positions `wanted` (n,), counted in
+    the LM's reading order.
+
+    Memory is bounded whatever the text: the strings run in groups sorted by length, each group
+    read in windows of LM_WINDOW characters with the LSTM state carried from window to window
+    (the states of reading each string in one pass), and only the wanted states are kept. A
+    sentence holding a 10,000-letter word is 10,000 positions of 4 KiB each at H = 1024; read whole
+    beside 255 others, padded to its length, it asked for 10 GB.
+    """
+    device = lm.proj.weight.device
+    ids = [lm.encode_text(s) for s in strings]
+    out: list[torch.Tensor | None] = [None] * len(wanted)  # (n, H) each, H the LM's output size
+    order = sorted(range(len(strings)), key=lambda i: len(ids[i]))
+    start = 0
+    while start < len(order):
+        longest_window = min(LM_WINDOW, len(ids[order[start]]))
+        rows = [order[start]]  # ascending lengths: add strings while the group's padded window fits LM_CELLS
+        while start + len(rows) < len(order):
+            longest_window = min(LM_WINDOW, len(ids[order[start + len(rows)]]))
+            if (len(rows) + 1) * longest_window > LM_CELLS:
+                break
+            rows.append(order[start + len(rows)])
+        start += len(rows)
+        padded = nn.utils.rnn.pad_sequence([ids[i] for i in rows], batch_first=True).to(device)  # (b, L); padding after the end
+        state = None
+        for w0 in range(0, padded.shape[1], LM_WINDOW):
+            states, state = lm(padded[:, w0 : w0 + LM_WINDOW], state)  # (b, W, H)
+            for r, i in enumerate(rows):
+                if out[i] is None:
+                    out[i] = torch.zeros(len(wanted[i]), states.shape[-1])
+                inside = (wanted[i] >= w0) & (wanted[i] < w0 + states.shape[1])
+                if inside.any():
+                    out[i][inside] = states[r, wanted[i][inside] - w0].float().cpu()
+    return out

@@ -5,7 +5,9 @@ feature-based NER of BERT), from the last `layers` hidden layers concatenated. F
 stays in eval mode without gradients and its vectors are cached per sentence like the
 contextual string embeddings; fine-tuned, it trains with the tagger (Lee et al. 2020, BioBERT).
 Sentences longer than the model's positions are cut, between words, into pieces that fit, each
-encoded on its own. A word that the tokenizer turns into no sub-word at all (a lone control
+encoded on its own; the pieces of a batch go through the model at most TRANSFORMER_CELLS
+sub-words at a time, so memory is bounded whatever the text (a word of one letter per sub-word
+is a piece of its own, truncated to the model's positions). A word that the tokenizer turns into no sub-word at all (a lone control
 character) gets a zero vector.
 
 `--transformer` takes a local folder holding the model's config.json, weights and tokenizer
@@ -34,6 +36,7 @@ INSTALL = "pip install transformers"
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # what the hub accepts as a model id
 FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]  # config, tokenizer and weights; no other formats
 BIN_WEIGHTS = "pytorch_model.bin"  # for models published before safetensors (BioBERT)
+TRANSFORMER_CELLS = 2 ** 13  # sub-word positions (pieces x padded length) one call of the model reads
 
 
 def _transformers():
@@ -219,16 +222,27 @@ class TransformerFeatures(nn.Module):
         pieces = self.pieces(sentences)
         enc = self.tokenizer([list(sentences[b][i:j]) for b, i, j in pieces], is_split_into_words=True,
                              padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        out = self.model(**{k: v.to(device) for k, v in enc.items()}, output_hidden_states=True)
-        h = torch.cat(out.hidden_states[-self.layers :], dim=-1)  # (P, S, D)
-        rows, cols, src_p, src_s = [], [], [], []
-        for p, (b, i, _) in enumerate(pieces):
-            seen = set()
-            for s, w in enumerate(enc.word_ids(p)):
-                if w is not None and w not in seen:  # the word's first sub-word
-                    seen.add(w)
-                    rows.append(b), cols.append(i + w), src_p.append(p), src_s.append(s)
         B, T = len(sentences), max(len(s) for s in sentences)
-        feats = h.new_zeros(B, T, self.out_dim)  # (B, T, D)
+        feats = None  # (B, T, D), made with the first call's dtype
         index = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
-        return feats.index_put((index(rows), index(cols)), h[index(src_p), index(src_s)])  # (B, T, D)
+        per_call = max(1, TRANSFORMER_CELLS // enc["input_ids"].shape[1])
+        for c0 in range(0, len(pieces), per_call):  # bounded memory: at most TRANSFORMER_CELLS sub-words per call
+            c1 = min(c0 + per_call, len(pieces))
+            inputs = {k: v[c0:c1] for k, v in enc.items()}
+            if c1 - c0 < len(pieces):  # several calls: each padded to its own longest piece
+                longest = int(inputs["attention_mask"].sum(1).max())
+                inputs = {k: v[:, :longest] for k, v in inputs.items()}
+            out = self.model(**{k: v.to(device) for k, v in inputs.items()}, output_hidden_states=True)
+            h = torch.cat(out.hidden_states[-self.layers :], dim=-1)  # (p, S, D)
+            rows, cols, src_p, src_s = [], [], [], []
+            for p in range(c0, c1):
+                b, i, _ = pieces[p]
+                seen = set()
+                for s, w in enumerate(enc.word_ids(p)):
+                    if w is not None and w not in seen:  # the word's first sub-word
+                        seen.add(w)
+                        rows.append(b), cols.append(i + w), src_p.append(p - c0), src_s.append(s)
+            if feats is None:
+                feats = h.new_zeros(B, T, self.out_dim)  # (B, T, D)
+            feats = feats.index_put((index(rows), index(cols)), h[index(src_p), index(src_s)])  # (B, T, D)
+        return feats

@@ -105,6 +105,16 @@ def lookup(vectors, itos: list[str], normalise) -> dict[int, np.ndarray]:
     return found
 
 
+def check_finite(found: dict[int, np.ndarray], itos: list[str], path: str | Path) -> None:
+    """Raise, naming the words, when a vector the model would start from holds NaN or infinity: training
+    from it gives a NaN loss at once, which used to read as a learning rate too high."""
+    bad = [itos[i] for i, v in found.items() if not np.isfinite(v).all()]
+    if bad:
+        shown = ", ".join(repr(w) for w in bad[:5]) + (f" and {len(bad) - 5:,} more" if len(bad) > 5 else "")
+        raise UserError(f"{path}: the vectors of {len(bad):,} word(s) hold NaN or infinite values ({shown}); "
+                        "drop or fix those rows of the file (or train the vectors again), then run again")
+
+
 # --- subsets -------------------------------------------------------------------------------------
 
 
@@ -202,8 +212,12 @@ class VectorSubset:
                     raise UserError(f"{path}: not a munchables vector subset (make one with `munch vector-subset`)")
                 if header_only:  # np.load reads an .npz member only when it is asked for
                     return cls([], np.zeros((0, 0), np.float32), 0, [], str(data["source_sha256"]), str(data["source_name"]))
-                words = _unpack(data["words"])
-                return cls(words, data["vectors"].astype(np.float32, copy=False), int(data["top"]),
+                words, vectors, top = _unpack(data["words"]), data["vectors"], int(data["top"])
+                if vectors.ndim != 2 or len(vectors) != len(words) or not 0 <= top <= len(words):
+                    raise UserError(f"{path}: a damaged vector subset: {len(words):,} words but vectors of shape "
+                                    f"{tuple(vectors.shape)} (one row per word expected; {top:,} most frequent); "
+                                    "make it again with `munch vector-subset`")
+                return cls(words, vectors.astype(np.float32, copy=False), top,
                            [*words, *_unpack(data["asked"])], str(data["source_sha256"]), str(data["source_name"]))
         except UserError:
             raise

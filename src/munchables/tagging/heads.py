@@ -24,7 +24,7 @@ reports their number.
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import torch
 
@@ -52,6 +52,10 @@ def batches(token_lists: Sequence[Sequence], batch_size: int, max_cells: int = B
         batch.append(i)
     if batch:
         yield batch
+
+
+class Cancelled(Exception):
+    """Tagging stopped between two batches because its `cancelled()` said so (munch serve: the request timed out)."""
 
 
 class Span(NamedTuple):
@@ -82,12 +86,17 @@ def split_long(token_lists: Sequence[Sequence], max_tokens: int | None = None) -
 
 @torch.no_grad()
 def tag_spans(model: MultiTaskTagger, collate: Collator, heads: Sequence[str], token_lists: Sequence[Sequence[str]],
-              device: torch.device, batch_size: int = 256) -> list[list[Span]]:
-    """The entities of every head in every token list (each at most MAX_TOKENS long); one encoder pass per batch."""
+              device: torch.device, batch_size: int = 256,
+              cancelled: Callable[[], bool] | None = None) -> list[list[Span]]:
+    """The entities of every head in every token list (each at most MAX_TOKENS long); one encoder pass per batch.
+
+    `cancelled` is asked before every batch (of at most BATCH_CELLS tokens): True raises Cancelled."""
     model.eval()
     out: list[list[Span]] = [[] for _ in token_lists]
     inside = {h: {t[2:]: k for k, t in enumerate(collate.vocab.tags[h]) if t.startswith("I-")} for h in heads}
     for rows in batches(token_lists, batch_size):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
         batch = collate.collate_tokens([token_lists[i] for i in rows], heads[0]).to(device)
         h = model.encoder(batch)  # (B, T, 2H): once for every head
         lengths = batch.lengths.tolist()
@@ -132,8 +141,9 @@ def resolve(found: list[dict], overlap: str, heads: Sequence[str]) -> tuple[list
 
 def tag_documents(model: MultiTaskTagger, collate: Collator, documents: Iterable[Document], heads: Sequence[str],
                   overlap: str, device: torch.device, batch_size: int = 256,
-                  group_sentences: int = GROUP_SENTENCES) -> Iterator[Tagged]:
-    """Tag documents lazily, in order, batching sentences across documents; memory is bounded by the group."""
+                  group_sentences: int = GROUP_SENTENCES, cancelled: Callable[[], bool] | None = None) -> Iterator[Tagged]:
+    """Tag documents lazily, in order, batching sentences across documents; memory is bounded by the group.
+    `cancelled`: see tag_spans."""
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}; got {overlap!r}")
     group: list[tuple[Document, list]] = []  # documents waiting, each with its (passage, sentence) pieces
@@ -143,14 +153,14 @@ def tag_documents(model: MultiTaskTagger, collate: Collator, documents: Iterable
         group.append((doc, pieces))
         waiting += len(pieces)
         if waiting >= group_sentences:
-            yield from _tag_group(model, collate, group, heads, overlap, device, batch_size)
+            yield from _tag_group(model, collate, group, heads, overlap, device, batch_size, cancelled)
             group, waiting = [], 0
-    yield from _tag_group(model, collate, group, heads, overlap, device, batch_size)
+    yield from _tag_group(model, collate, group, heads, overlap, device, batch_size, cancelled)
 
 
-def _tag_group(model, collate, group, heads, overlap, device, batch_size) -> Iterator[Tagged]:
+def _tag_group(model, collate, group, heads, overlap, device, batch_size, cancelled=None) -> Iterator[Tagged]:
     spans = tag_spans(model, collate, heads, [[t for t, _, _ in s] for _, pieces in group for _, s in pieces],
-                      device, batch_size)
+                      device, batch_size, cancelled)
     at = 0
     for doc, pieces in group:
         found = []

@@ -13,6 +13,11 @@ long to arrive, 408); bad JSON, a bad field or an unknown head is a 4xx whose bo
 "internal error" (the traceback goes to the server's log). The model is loaded once, by the
 command line, and no request can name a file.
 
+Availability (`serve`): a connection has `Limits.header_timeout` seconds to send a request's
+headers, and connections still sending them do not count against the `MAX_CONNECTIONS` requests
+under way (header_timeout_protocol); a request past its timeout stops using the model between two
+batches (Batcher._tag); a port in use is one line at start (bind).
+
 Batching. The model belongs to one worker thread (`Batcher`); a request puts its documents on a
 queue with an asyncio future and awaits it. The worker takes the first job waiting and, without
 waiting any longer, every other job already queued (up to `MAX_JOBS`), and tags them together:
@@ -25,21 +30,25 @@ Jobs are grouped by (heads, overlap), as these decide what the model runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import queue
+import re
+import socket
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..choices import OVERLAPS
@@ -48,13 +57,14 @@ from ..data.formats import _CSS as ENTITY_CSS  # the HTML writer's styles, share
 from ..data.formats import OUTPUT_FORMATS, colour, html_document
 from ..errors import UserError
 from ..util.threads import set_threads
-from .heads import Tagged
+from .heads import Cancelled, Tagged
 from .tagger import Tagger
 
 log = logging.getLogger("munchables")
 
 STATIC = Path(__file__).parent.parent / "static"
 MAX_JOBS = 64  # requests tagged together at most (each within the limits below)
+MAX_CONNECTIONS = 256  # connections with a request under way, and requests, at once; more get 503
 # output formats of POST /tag: JSON, or a collection in one of formats.py's writers
 TAG_FORMATS = {"json": "application/json", "pubtator": "text/plain; charset=utf-8",
                "bioc-xml": "application/xml", "bioc-json": "application/json"}
@@ -65,17 +75,35 @@ class Limits:
     max_bytes: int = 1_000_000  # largest request body (about 500 abstracts)
     max_documents: int = 100  # documents in one request
     timeout: float = 60.0  # seconds a request may wait for its body, and again for its entities
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers; then it is closed
 
 
 # ------------------------------------------------------------------------------------------ the API's shapes
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: str) -> str:
+    """JSON's \\ud800 escapes decode to lone surrogates, which are not Unicode text: no writer can encode them."""
+    found = _SURROGATE.search(value)
+    if found:
+        raise ValueError(f"a lone surrogate (\\u{ord(found.group()):04x}) at character {found.start()}, which is not "
+                         "Unicode text; send UTF-8 text (pair surrogates, or drop them)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+MAX_OFFSET = 2 ** 53 - 1  # the largest integer a JavaScript client reads exactly
+
+
 class PassageIn(BaseModel):
-    text: str
-    offset: int = Field(0, ge=0, description="where the passage starts in the document")
+    text: Text
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, strict=True, description="where the passage starts in the document "
+                                                                        "(a whole number, not a string)")
 
 
 class DocumentIn(BaseModel):
-    id: str | None = Field(None, description='default: its place in the list, "1", "2", ...')
-    text: str | None = Field(None, description="the document's text (or give passages)")
+    id: Text | None = Field(None, description='default: its place in the list, "1", "2", ...')
+    text: Text | None = Field(None, description="the document's text (or give passages)")
     passages: list[PassageIn] | None = Field(None, description="passages at offsets, e.g. a title and an abstract")
 
     @model_validator(mode="after")
@@ -86,9 +114,9 @@ class DocumentIn(BaseModel):
 
 
 class TagRequest(BaseModel):
-    text: str | None = Field(None, description="one text to tag (or give documents)")
+    text: Text | None = Field(None, description="one text to tag (or give documents)")
     documents: list[DocumentIn] | None = Field(None, description="documents to tag (or give text)")
-    heads: str | list[str] = Field("target", description='"target", "all", or corpora (a list or comma-separated)')
+    heads: Text | list[Text] = Field("target", description='"target", "all", or corpora (a list or comma-separated)')
     overlap: Literal[OVERLAPS] = Field("all", description="overlapping entities of different heads: "
                                                           "keep all, the higher score, or the first head's")
     format: Literal["json", "pubtator", "bioc-xml", "bioc-json"] = "json"
@@ -180,9 +208,15 @@ class Batcher:
                 self._tag(group, list(heads), overlap)
 
     def _tag(self, group: list[Job], heads: list[str], overlap: str) -> None:
+        """Tag the group's documents together; stopped between two batches once every job in it has timed
+        out, so a request that timed out leaves the worker within one batch (tagging.BATCH_CELLS tokens)."""
         try:
             docs = [d for j in group for d in j.documents]
-            tagged = list(self.tagger.stream(docs, heads, overlap, self.batch_size))
+            abandoned = lambda: all(j.abandoned.is_set() for j in group)  # noqa: E731
+            tagged = list(self.tagger.stream(docs, heads, overlap, self.batch_size, cancelled=abandoned))
+        except Cancelled:
+            log.warning("munch serve: %d timed-out request(s) stopped", len(group))
+            return
         except Exception as e:  # a bug, not a request's fault: every request of the batch gets a 500
             log.exception("munch serve: tagging failed")
             for j in group:
@@ -266,7 +300,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     parts = []
     for e in errors[:5]:
         where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
-        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        where = re.sub(r"function-after\[\w+\(\), (\w+)\]", r"\1", where)  # a Text field in a union: "str"
+        parts.append(f"{where}: {e.get('msg', 'invalid').removeprefix('Value error, ')}")
     return 422, "; ".join(parts) + " (see /docs for the request's fields)"
 
 
@@ -297,6 +332,14 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), threads: int | None = 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError):
         return _error(400, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # 404, 405, and bodies FastAPI cannot parse
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":  # json.loads raised (deep nesting)
+            message = ("the request body cannot be parsed as JSON (nested too deeply?); "
+                       'send e.g. {"text": "Aspirin reduced the risk of heart failure."}')
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):  # the traceback is logged, never sent
@@ -372,10 +415,97 @@ def render(tagged: list[Tagged], fmt: str, heads: list[str], types: list[str]) -
     return "".join(parts)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a one-line UserError (the port in use, the address unknown)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(f"--port {port}: {host}:{port} is already in use (another munch serve?); "
+                            "choose another --port or stop the program that holds it") from None
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def header_timeout_protocol(seconds: float):
+    """uvicorn's h11 protocol with a deadline for a request's headers, and slow headers not counted against
+    the concurrency limit.
+
+    Why: uvicorn has no header timeout, and `limit_concurrency` counts every open connection, so 260
+    connections that never finished their headers made every real client get 503. Here a
+    connection waiting for headers is left out of uvicorn's connection set until its headers are
+    complete, and closed (after a 408) when they take longer than `seconds`, from its opening or
+    from the end of its last response (a byte now and then does not keep it open).
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.connections.discard(self)  # counted once its headers are complete
+            self._header_timer = None
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+        def _headers_too_slow(self) -> None:
+            self._header_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                                     b"connection: close\r\ncontent-length: 57\r\n\r\n"
+                                     b'{"error": "the request headers took too long to arrive"}\n')
+                self.transport.close()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:  # a request's headers are complete: it counts from now
+                if self._header_timer is not None:
+                    self._header_timer.cancel()
+                    self._header_timer = None
+                self.connections.add(self)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()  # may start a pipelined request (handle_events above)
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self.connections.discard(self)
+                self._arm()  # the next request's headers have the same deadline
+
+        def connection_lost(self, exc) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
+
+
 def serve(tagger: Tagger, host: str, port: int, limits: Limits, threads: int | None, model_name: str = "") -> None:
     """Run the service until interrupted (uvicorn)."""
-    import uvicorn  # the server only; the app above runs without it (TestClient)
 
+    sock = bind(host, port)
     app = create_app(tagger, limits, threads, model_name=model_name)
     log.info("munch serve: %s on http://%s:%d/ (the page), /docs (the API)", model_name or "model", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, limit_concurrency=256)
+    server(app, limits).run(sockets=[sock])
+
+
+def server(app, limits: Limits):
+    """The uvicorn server `serve` runs (the tests start it on a socket of their own)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", timeout_keep_alive=5, limit_concurrency=MAX_CONNECTIONS,
+                            http=header_timeout_protocol(limits.header_timeout))
+    return uvicorn.Server(config)

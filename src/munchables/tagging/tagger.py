@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -178,12 +178,14 @@ class Tagger:
         return list(dict.fromkeys(t[2:] for h in self.heads(heads) for t in self.vocab.tags[h] if t[:2] in ("B-", "I-")))
 
     def stream(self, documents: Iterable[Document | str], heads: str | Sequence[str] = "target", overlap: str = "all",
-               batch_size: int = 256) -> Iterator[Tagged]:
-        """Tag documents (or strings, given ids "1", "2", ...) lazily and in order; sentences batched across documents."""
+               batch_size: int = 256, cancelled: Callable[[], bool] | None = None) -> Iterator[Tagged]:
+        """Tag documents (or strings, given ids "1", "2", ...) lazily and in order; sentences batched across documents.
+        `cancelled()`, asked between batches, stops the work by raising heads.Cancelled."""
         if overlap not in OVERLAPS:
             raise UserError(f"--overlap {overlap}: expected one of {', '.join(OVERLAPS)}")
         docs = (d if isinstance(d, Document) else Document.of_text(d, str(i)) for i, d in enumerate(documents, 1))
-        return tag_documents(self.model, self.collate, docs, self.heads(heads), overlap, self.device, batch_size)
+        return tag_documents(self.model, self.collate, docs, self.heads(heads), overlap, self.device, batch_size,
+                             cancelled=cancelled)
 
     def predict(self, texts: str | Document | Iterable[str | Document], heads: str | Sequence[str] = "target",
                 overlap: str = "all", batch_size: int = 256) -> list:

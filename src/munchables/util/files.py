@@ -10,7 +10,7 @@ import os
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import UserError
 
@@ -109,3 +109,57 @@ def read_utf8(path: Path, expected: str) -> str:
         line = data.count(b"\n", 0, err.start) + 1
         raise UserError(f"{path}:{line}: byte {data[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
                         f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
+
+
+def utf8_lines(path: Path, expected: str, limit: int) -> Iterator[str]:
+    """The lines of a UTF-8 file (with their line breaks), gunzipped as they are read when it is gzip, at most
+    `limit` bytes of them (after decompression: a small .gz can inflate to gigabytes); read_utf8's one-line
+    errors, and one for a file past the limit."""
+    path = Path(path)
+    try:
+        raw = open(path, "rb")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected {expected}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; expected {expected}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the file ({e.strerror}); make it readable (chmod)") from None
+    with raw:
+        zipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        f = gzip.GzipFile(fileobj=raw) if zipped else raw
+        size, number = 0, 0
+        while True:
+            try:
+                line = f.readline(limit - size + 1)
+            except (OSError, EOFError, zlib.error) as err:
+                raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
+            if not line:
+                return
+            size += len(line)
+            number += 1
+            if size > limit:
+                raise UserError(f"{path}: more than {limit:,} bytes{' once decompressed' if zipped else ''}, the "
+                                f"limit for {expected}; is it the right file? (a larger one: set {ENV_MAX_MB} to its size in MB)")
+            try:
+                yield line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(f"{path}:{number}: byte {line[err.start:err.start + 1]!r} is not UTF-8 ({err.reason}); "
+                                f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
+
+
+ENV_MAX_MB = "MUNCHABLES_MAX_FILE_MB"  # raises the size limit of the files read line by line (utf8_lines)
+
+
+def max_file_bytes(default_mb: int) -> int:
+    """The size limit of an input file: $MUNCHABLES_MAX_FILE_MB when set, else `default_mb` MB."""
+    value = os.environ.get(ENV_MAX_MB, "")
+    if not value:
+        return default_mb * 1_000_000
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = -1.0
+    if not mb > 0 or mb != mb or mb == float("inf"):
+        raise UserError(f"{ENV_MAX_MB}={value!r}: expected a positive number of megabytes")
+    return int(mb * 1_000_000)
