@@ -43,10 +43,10 @@ train`); nothing is dropped silently:
 from __future__ import annotations
 
 import bisect
+import gzip
 import json
 import logging
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +60,6 @@ log = logging.getLogger("munchables")
 
 DEFAULT_SPLIT = "80,10,10"
 SPLIT_KEYS = ("train", "dev", "test")
-SUFFIX_FORMATS = {".pubtator": "pubtator", ".xml": "bioc-xml", ".bioc": "bioc-xml", ".jsonl": "jsonl"}
-_PUBTATOR_FIRST = re.compile(r"[^|\t]+\|[ta]\|")
 FORMS = "PubTator, BioC XML or JSON, JSONL, or a folder of brat .txt + .ann files"
 
 # the counters of a conversion, in the order `munch corpora` shows them
@@ -155,31 +153,33 @@ split_corpus_list = corpus_list  # settings.py owns how --aux is cut into corpor
 # ------------------------------------------------------------------------------------------ reading
 
 
+def _opener(path: Path):
+    """gzip.open for a gzip file (told by its first two bytes, whatever its name), else open."""
+    with open(path, "rb") as f:
+        return gzip.open if f.read(2) == b"\x1f\x8b" else open
+
+
 def document_format(path: Path) -> str:
-    """The format of one document file: by suffix, else by its first non-blank line."""
+    """The format of one document file, told as `munch tag` tells it (detect.py: by content, then by
+    name); plain text holds no annotations, so it is refused here."""
     from .brat import is_brat_folder
+    from .detect import SNIFF_BYTES, choose
 
     if is_brat_folder(path):
         return "brat"
-    if path.suffix.lower() in SUFFIX_FORMATS:
-        return SUFFIX_FORMATS[path.suffix.lower()]
     try:
         with open(path, "rb") as f:
-            head = f.read(1 << 16).decode("utf-8", errors="replace")
+            head = f.read(SNIFF_BYTES)
     except OSError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror})") from None
-    first = next((line.strip() for line in head.splitlines() if line.strip()), "")
-    if _PUBTATOR_FIRST.match(first):
-        return "pubtator"
-    if first.startswith("<"):
-        return "bioc-xml"
-    if first.startswith("{"):
-        try:
-            obj = json.loads(first)
-        except json.JSONDecodeError:  # not one object per line: a JSON document, BioC's collection
-            return "bioc-json"
-        return "bioc-json" if isinstance(obj, dict) and "documents" in obj else "jsonl"
-    raise UserError(f"{path}: cannot tell its format from its first line ({first[:40]!r}); expected {FORMS}")
+    if _opener(path) is gzip.open:
+        with gzip.open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    fmt, _ = choose(path.name.removesuffix(".gz"), head)
+    if fmt == "text":
+        first = next((line.strip() for line in head.decode("utf-8", "replace").splitlines() if line.strip()), "")
+        raise UserError(f"{path}: cannot tell its format ({first[:40]!r}); expected {FORMS}")
+    return fmt
 
 
 def read_documents(path: Path) -> list:
@@ -197,8 +197,9 @@ def read_documents(path: Path) -> list:
         raise UserError(f"{path}: the folder holds no files; expected {FORMS}")
     docs = []
     for f in files:
-        with open(f, "rb") as stream:
-            docs += list(READERS[document_format(f)](stream, str(f)))
+        fmt = document_format(f)
+        with _opener(f)(f, "rb") as stream:
+            docs += list(READERS[fmt](stream, str(f)))
     if not docs:
         raise UserError(f"{path}: no documents read; expected {FORMS}")
     return docs
