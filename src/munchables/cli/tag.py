@@ -32,13 +32,31 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def model_files(model: str) -> list[tuple[str, Path]]:
+    """What `--model DIR` reads (its files and folders, not what else lies beside them), for the output check."""
+    path = Path(model)
+    return [("--model", p) for p in sorted(path.iterdir())] if path.is_dir() else [("--model", path)]
+
+
+def tag_settings(args, heads: list[str], model_sha256: str) -> dict:
+    """What decides an output's bytes besides its format: `--resume` continues a file only with the same."""
+    return {"models": [model_sha256], "heads": heads, "overlap": args.overlap, "input_format": args.input_format,
+            "text_unit": args.text_unit}
+
+
 def cmd_predict(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.sidecar import sidecar_path
     from ..tagging.tagger import Tagger
+    from ..util.paths import refuse_outputs_on_inputs
 
-    _set_threads(args)
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    inputs = [("--input", spec) for spec in args.input or ["-"]]
+    if args.out is not None:  # before anything is loaded or opened: an output is never an input
+        refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out))],
+                                 inputs + model_files(args.model))
+    _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
     heads = tagger.heads(args.heads)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
@@ -46,7 +64,8 @@ def cmd_predict(args) -> int:
         found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite)
+    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
+                    tag_settings(args, heads, tagger.sha256))
     tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
     return 0
 

@@ -2,15 +2,21 @@
 
 Inputs are read lazily, document by document (formats.py), and each tagged document is written
 and flushed as soon as it is tagged, so memory stays bounded by one group of sentences
-(tagging.GROUP_SENTENCES) whatever the collection's size. With `--resume` the output file is read
-first: the documents it holds are skipped, except the last one, which is cut off from the file
-and tagged again (a killed run may have written it only in part); the rest is appended.
+(tagging.GROUP_SENTENCES) whatever the collection's size. An output file gets a sidecar
+(sidecar.py: format, settings, a checkpoint of its bytes). `--resume` continues only a file whose
+sidecar names the same format and settings and whose bytes still match the checkpoint; the input's
+first documents must be the file's, in order (matched by position and id, so repeated ids are
+kept); they are skipped, and the last document written after the checkpoint is cut off and tagged
+again (a killed run may have written it only in part); the rest is appended. Anything else is a
+one-line error, and the file is left as it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +29,7 @@ from ..errors import UserError
 from ..choices import INPUT_FORMATS
 from .formats import OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
+from .sidecar import Record, differences, read_record, sidecar_path, write_record
 
 log = logging.getLogger("munchables")
 
@@ -76,78 +83,183 @@ def _reader_args(stream, name, given_format, unit, path):
     return (stream, name, unit) if input_format(path, given_format) == "text" else (stream, name)
 
 
-def scan_output(path: Path, fmt: str) -> tuple[list[str], int]:
-    """The ids of the complete documents in an output file, and the byte length to keep of it."""
+CHECKPOINT_SECONDS = 5.0  # how often the sidecar records what the output holds
+
+
+def _document_starts(path: Path, fmt: str, check: Record, footer_found: list) -> Iterator[tuple[int, str | None]]:
+    """(byte offset, id) of every document's first line in an output file, then (offset, None): where
+    its footer begins (footer_found gets True), or its end. Checks on the way that the file begins
+    with the bytes the sidecar's checkpoint hashed, and held the documents it counted there."""
     spec = OUTPUT_FORMATS[fmt]
     footer = spec.footer.splitlines()[0] if spec.footer else None
-    starts: list[tuple[int, str]] = []  # (byte offset, id) of every document's first line
-    offset = 0
+    digest, offset, count, verified, end = hashlib.sha256(), 0, 0, False, None
+
+    def verify() -> None:
+        if digest.hexdigest() != check.sha256 or count != check.documents:
+            raise UserError(f"--out {path} changed since munch tag wrote it (it no longer begins with what "
+                            f"{sidecar_path(path).name} records); nothing was changed: use --overwrite to start again")
+
     with open(path, "rb") as f:
         for raw in f:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if footer is not None and line == footer:  # a finished file: every document is whole
-                return [i for _, i in starts], offset
-            doc_id = spec.doc_id(line)
-            if doc_id is not None:
-                starts.append((offset, doc_id))
+            if offset == check.bytes:
+                verify()
+                verified = True
+            if offset < check.bytes:
+                digest.update(raw[: check.bytes - offset])
+            if end is None:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if footer is not None and line == footer:  # a finished file: every document is whole
+                    end = offset
+                    footer_found.append(True)
+                else:
+                    doc_id = spec.doc_id(line)
+                    if doc_id is not None:
+                        yield offset, doc_id
+                        count += offset < check.bytes
             offset += len(raw)
-    if not starts:
-        return [], 0
-    return [i for _, i in starts[:-1]], starts[-1][0]  # the last one may be cut off: tag it again
+    if not verified:
+        if offset != check.bytes:  # shorter than the checkpoint, or the checkpoint inside a line
+            digest.update(b"\0")
+        verify()
+    yield (offset if end is None else end), None
 
 
 class Output:
-    """One output stream: header, documents as they come, footer. A file, or standard output (path None)."""
+    """One output stream: header, documents as they come, footer. A file, or standard output (path None).
+
+    Nothing is opened for writing until `start(documents)`: a file that `--resume` continues is
+    checked first (its sidecar, its bytes, and that the input begins with the documents it
+    holds, by position and id), so a refusal leaves it untouched. A file gets a sidecar
+    (sidecar.py), checkpointed every CHECKPOINT_SECONDS and at the end.
+    """
 
     def __init__(self, path: str | None, fmt: str, heads: Sequence[str], types: Sequence[str],
-                 resume: bool = False, overwrite: bool = False):
+                 resume: bool = False, overwrite: bool = False, settings: dict | None = None):
         if fmt not in OUTPUT_FORMATS:
             raise UserError(f"--format {fmt}: expected one of {', '.join(OUTPUT_FORMATS)}")
-        self.spec, self.heads, self.types = OUTPUT_FORMATS[fmt], list(heads), list(types)
-        self.done: set[str] = set()
-        self.first = True
+        self.spec, self.fmt, self.heads, self.types = OUTPUT_FORMATS[fmt], fmt, list(heads), list(types)
+        self.settings = dict(settings or {})
+        self.first, self.started, self.skipped = True, False, 0
+        self.path: Path | None = None
+        self.previous: Record | None = None  # the sidecar of the file --resume continues
+        self.written = self.documents = 0
+        self.digest = hashlib.sha256()
         if path is None:
             if resume:
                 raise UserError("--resume needs --out FILE: the output it continues")
             self.file, self.close_file = _stdout_bytes(), False
-            self._write(self.spec.header(self.types))
             return
-        target = Path(path)
-        exists = target.exists() and target.stat().st_size > 0
+        target = self.path = Path(path)
         if target.is_dir():
             raise UserError(f"--out {path}: is a directory; name a file")
+        exists = target.exists() and target.stat().st_size > 0
         if exists and not (resume or overwrite):
             raise UserError(f"--out {path}: the file exists; --resume continues it, --overwrite replaces it")
+        if exists and resume and not overwrite:
+            self.previous = read_record(target)
+            if self.previous is None:
+                raise UserError(f"--out {path} was not written by munch tag (there is no {sidecar_path(target).name} "
+                                f"beside it), so --resume will not touch it; use --overwrite to replace it, or another --out")
+            if self.previous.format != fmt:
+                raise UserError(f"--out {path} holds {self.previous.format}, not {fmt}; resume it with "
+                                f"--format {self.previous.format}, or use --overwrite or another --out")
+            changed = differences(self.previous.settings, self.settings)
+            if changed:
+                raise UserError(f"--out {path} was written with other settings ({'; '.join(changed)}); resume it with "
+                                f"the same ones, or use --overwrite or another --out")
+        self.file, self.close_file = None, True
+
+    def start(self, documents: Iterable[Document]) -> Iterator[Document]:
+        """Open the output and return the documents still to tag. Resuming, the input's first
+        documents must be those the file holds, in the same order (repeated ids included): they
+        are skipped; the last document of a file cut short is cut off and tagged again."""
+        documents = iter(documents)
         keep = 0
-        if exists and resume:
-            done, keep = scan_output(target, fmt)
-            self.done, self.first = set(done), not done
+        if self.previous is not None:
+            footer: list = []
+            starts = _document_starts(self.path, self.fmt, self.previous, footer)
+            offset, doc_id = next(starts)
+            while doc_id is not None:
+                following = next(starts)
+                if following[1] is None and not footer and offset >= self.previous.bytes:
+                    keep = offset  # the last document, written after the checkpoint: perhaps cut off, tag it again
+                    break
+                doc = next(documents, None)
+                self.skipped += 1
+                if doc is None or doc.id != doc_id:
+                    raise UserError(f"--out {self.path}: its document {self.skipped} is {doc_id!r} but the input's "
+                                    + (f"is {doc.id!r}" if doc else "ends before it")
+                                    + "; it was written from other input, so --resume will not continue it "
+                                    "(nothing was changed): give the same input, or use --overwrite or another --out")
+                offset, doc_id = following
+            else:  # every document is whole: keep up to the footer, or to the checkpoint (past it: a torn write)
+                keep = offset if footer else self.previous.bytes
+            self.first = self.skipped == 0
+        self._open(keep)
+        return documents
+
+    def _open(self, keep: int) -> None:
+        self.started = True
+        if self.path is None:
+            self._write(self.spec.header(self.types))
+            return
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(target, "r+b" if keep else "wb")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "r+b" if keep else "wb")
         except OSError as e:
-            raise UserError(f"--out {path}: cannot write it ({e.strerror})") from None
-        self.close_file = True
+            raise UserError(f"--out {self.path}: cannot write it ({e.strerror})") from None
+        if keep:
+            with open(self.path, "rb") as f:  # the running hash of what stays
+                left = keep
+                while left:
+                    block = f.read(min(left, 1 << 20))
+                    self.digest.update(block)
+                    left -= len(block)
         self.file.seek(keep)
         self.file.truncate()
+        self.written, self.documents = keep, self.skipped
         if keep == 0:
             self._write(self.spec.header(self.types))
+        self._checkpoint(complete=False)
 
     def _write(self, text: str) -> None:
         if text:
-            self.file.write(text.encode("utf-8"))
+            data = text.encode("utf-8")
+            self.file.write(data)
             self.file.flush()
+            self.digest.update(data)
+            self.written += len(data)
+
+    def _checkpoint(self, complete: bool) -> None:
+        if self.path is None:
+            return
+        os.fsync(self.file.fileno())
+        write_record(self.path, Record(self.fmt, self.settings, self.documents, self.written,
+                                       self.digest.hexdigest(), complete))
+        self.last_checkpoint = time.monotonic()
 
     def write(self, tagged: Tagged) -> None:
+        if not self.started:
+            self._open(0)
         extra = {"types": self.types} if self.spec.needs_types else {}
         text = self.spec.document(tagged.document, tagged.entities, self.heads, **extra)
         self._write(("" if self.first else self.spec.separator) + text)
         self.first = False
+        self.documents += 1
+        if self.path is not None and time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
+            self._checkpoint(complete=False)
 
     def close(self) -> None:
+        if not self.started:
+            self._open(0)
         self._write(self.spec.footer)
+        self._checkpoint(complete=True)
         if self.close_file:
             self.file.close()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def _stdout_bytes():
@@ -200,15 +312,6 @@ class Progress:
         return summary
 
 
-def skip_done(documents: Iterable[Document], done: set[str], counter: list[int]) -> Iterator[Document]:
-    """The documents whose ids are not in `done`; counter[0] counts the skipped ones."""
-    for doc in documents:
-        if doc.id in done:
-            counter[0] += 1
-            continue
-        yield doc
-
-
 def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
     """`--format json`: the entities of the one document tagged (offsets into the input as given)."""
     tagged = list(tagged)
@@ -221,10 +324,9 @@ def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
 def tag_collection(tagger, documents: Iterable[Document], output: Output, heads: Sequence[str], overlap: str,
                    batch_size: int, quiet: bool = False) -> None:
     """`munch predict`: tag every document into `output`, skipping those it already holds (--resume)."""
-    skipped = [0]
     progress = Progress(quiet)
-    for tagged in tagger.stream(skip_done(documents, output.done, skipped), heads, overlap, batch_size):
+    for tagged in tagger.stream(output.start(documents), heads, overlap, batch_size):
         output.write(tagged)
         progress.step(tagged)
     output.close()
-    progress.close(skipped[0], overlap)
+    progress.close(output.skipped, overlap)
