@@ -421,6 +421,12 @@ def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str
     plt.close(fig)
 
 
+# every file write_report may write into --out (the command checks that none of them is the store)
+REPORT_FILES = ("report.md", "table2.csv", "table3.csv", "table4.csv", "gain_matrix.csv", "dev_curves.csv",
+                "significance.csv", "gain_intervals.csv", "preset_comparison.csv", "test_f1_bars.png", "gain_heatmap.png", "gain_intervals.png",
+                "dev_curves.png")
+
+
 def write_report(store_path, out, target: str | None = None, curve_target: str | None = None,
                  preset: str | None = None, compare_preset: str | None = None, overwrite: bool = False) -> Path:
     """Write report.md, the CSV files and the PNG plots into `out`; the path of report.md.
