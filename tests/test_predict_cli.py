@@ -310,3 +310,45 @@ def test_resume_matches_documents_by_position_so_repeated_ids_are_kept(model_dir
         assert run(*args, "--out", part, "--resume") == 0
         assert [json.loads(line)["id"] for line in part.read_text().splitlines()] == ["a", "b", "a", "c"]
         assert part.read_bytes() == whole.read_bytes()
+
+
+# ------------------------------------------------------------------ issue 22.8: gzip, pipes and FIFOs as input
+def test_gzip_pipes_and_fifos_read_as_the_plain_file(model_dir, tmp_path, capsys, monkeypatch):
+    import gzip
+    import threading
+
+    docs = tmp_path / "docs.jsonl"
+    data = jsonl_docs(docs, "abc")
+    (tmp_path / "docs.jsonl.gz").write_bytes(gzip.compress(data))
+    args = ["--model", model_dir, "--format", "jsonl", "--heads", "all"]
+    assert run(*args, "--input", docs) == 0
+    expected = capsys.readouterr().out
+    assert run(*args, "--input", tmp_path / "docs.jsonl.gz") == 0  # the format from the name before .gz
+    assert capsys.readouterr().out == expected
+
+    def feed(path, payload):
+        with open(path, "wb") as f:
+            f.write(payload)
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for payload in (data, gzip.compress(data)):
+        writer = threading.Thread(target=feed, args=(fifo, payload))
+        writer.start()
+        assert run(*args, "--input-format", "jsonl", "--input", fifo) == 0
+        writer.join()
+        assert capsys.readouterr().out == expected
+    r, w = os.pipe()  # what bash's <(command) gives: /dev/fd/N
+    writer = threading.Thread(target=lambda: (os.write(w, gzip.compress(data)), os.close(w)))
+    writer.start()
+    assert run(*args, "--input-format", "jsonl", "--input", f"/dev/fd/{r}") == 0
+    writer.join()
+    os.close(r)
+    assert capsys.readouterr().out == expected
+
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(data)[:-12])
+    assert run(*args, "--input", tmp_path / "cut.jsonl.gz") == 2
+    assert "cut.jsonl.gz: broken gzip data" in capsys.readouterr().err
+    monkeypatch.setattr(collection, "MAX_DECOMPRESSED", 100)  # a bomb: stopped at the limit, in constant memory
+    assert run(*args, "--input", tmp_path / "docs.jsonl.gz") == 2
+    assert "inflates to more than 100 bytes" in capsys.readouterr().err

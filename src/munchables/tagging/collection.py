@@ -13,12 +13,14 @@ one-line error, and the file is left as it was.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import logging
 import os
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator, Sequence
 
@@ -36,19 +38,56 @@ log = logging.getLogger("munchables")
 SUFFIXES = {".jsonl": "jsonl", ".pubtator": "pubtator", ".xml": "bioc-xml", ".json": "bioc-json"}  # else text
 
 
+MAX_DECOMPRESSED = 64 * 2**30  # bytes a gzip input may inflate to (a PubMed baseline file: about 0.2 GB)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def input_format(path: Path | None, given: str) -> str:
-    """`given`, or with "auto" the format its suffix names (.jsonl .pubtator .xml .json), else text."""
+    """`given`, or with "auto" the format its suffix names (.jsonl .pubtator .xml .json, also before .gz), else text."""
     if given != "auto":
         if given not in INPUT_FORMATS:
             raise UserError(f"--input-format {given}: expected auto or one of {', '.join(INPUT_FORMATS)}")
         return given
-    return SUFFIXES.get(path.suffix.lower(), "text") if path is not None else "text"
+    if path is None:
+        return "text"
+    suffix = Path(path.stem).suffix if path.suffix.lower() == ".gz" else path.suffix
+    return SUFFIXES.get(suffix.lower(), "text")
 
 
 def _stdin_bytes() -> BinaryIO:
     """Standard input as bytes: decoded strictly by the readers, never by the locale."""
     buffer = getattr(sys.stdin, "buffer", None)
     return buffer if buffer is not None else io.BytesIO(sys.stdin.read().encode("utf-8"))
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip stream inflated as it is read, never past `limit` bytes; its failures are one-line errors."""
+
+    def __init__(self, stream: BinaryIO, name: str, limit: int):
+        self.inner, self.name, self.limit, self.count = gzip.GzipFile(fileobj=stream, mode="rb"), name, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            n = self.inner.readinto(buffer)
+        except (OSError, EOFError, zlib.error) as e:
+            raise UserError(f"{self.name}: broken gzip data ({e}); expected a whole .gz file") from None
+        self.count += n
+        if self.count > self.limit:
+            raise UserError(f"{self.name}: inflates to more than {self.limit:,} bytes; split it, or give it "
+                            f"uncompressed") from None
+        return n
+
+
+def open_input(stream: BinaryIO, name: str, limit: int | None = None) -> BinaryIO:
+    """`stream`, inflated as it is read when it is gzip (recognised by its first bytes, not its name):
+    files, pipes and standard input alike, in constant memory."""
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        return io.BufferedReader(_Gunzip(buffered, name, limit or MAX_DECOMPRESSED), buffer_size=1 << 16)
+    return buffered
 
 
 def _files(spec: str) -> list[tuple[Path, str]]:
@@ -58,24 +97,27 @@ def _files(spec: str) -> list[tuple[Path, str]]:
         if not files:
             raise UserError(f"--input {spec}: the directory holds no files")
         return [(p, str(p.relative_to(path))) for p in files]
-    if not path.is_file():
+    if not path.exists():  # a file, or a pipe: a FIFO, or bash's <(command) as /dev/fd/N
         raise UserError(f"--input {spec}: input file not found")
     return [(path, path.name)]
 
 
 def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "file") -> Iterator[Document]:
-    """Documents of every input in order: "-" is standard input, a directory every file below it (sorted)."""
+    """Documents of every input in order: "-" is standard input, a directory every file below it (sorted);
+    gzip inputs are inflated as they are read."""
     for spec in inputs or ["-"]:
         if spec == "-":
-            yield from READERS[input_format(None, given_format)](*_reader_args(_stdin_bytes(), STDIN, given_format, unit, None))
+            stream = open_input(_stdin_bytes(), "standard input")
+            yield from READERS[input_format(None, given_format)](*_reader_args(stream, STDIN, given_format, unit, None))
             continue
         for path, name in _files(spec):
             fmt = input_format(path, given_format)
             try:
-                stream = open(path, "rb")
+                raw = open(path, "rb")
             except OSError as e:
                 raise UserError(f"{path}: cannot read it ({e.strerror})") from None
-            with stream:
+            with raw:
+                stream = open_input(raw, name)
                 yield from READERS[fmt](*_reader_args(stream, name, given_format, unit, path))
 
 

@@ -33,10 +33,16 @@ def identity(path: str | os.PathLike) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _resolved(path) -> Path:
+    try:
+        return Path(os.path.abspath(path)).resolve(strict=False)
+    except (RuntimeError, OSError):  # a link loop: the command's own check of --out says so in its words
+        return Path(os.path.abspath(path))
+
+
 def _ancestors(path: Path) -> Iterable[Path]:
     """`path` and every directory above it, with the links of the parts that exist resolved."""
-    resolved = Path(os.path.abspath(path)).resolve(strict=False)
-    yield resolved
+    yield (resolved := _resolved(path))
     yield from resolved.parents
 
 
@@ -48,7 +54,7 @@ def clash(output: str | os.PathLike, input: str | os.PathLike) -> str | None:
     if str(input) != "-" and os.path.isdir(input):
         for above in _ancestors(Path(output)):
             if identity(above) == inside:
-                return "is" if above == Path(os.path.abspath(output)).resolve(strict=False) else "lies inside"
+                return "is" if above == _resolved(output) else "lies inside"
         return None
     return "is" if identity(output) == inside else None
 
