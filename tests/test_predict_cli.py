@@ -352,3 +352,13 @@ def test_gzip_pipes_and_fifos_read_as_the_plain_file(model_dir, tmp_path, capsys
     monkeypatch.setattr(collection, "MAX_DECOMPRESSED", 100)  # a bomb: stopped at the limit, in constant memory
     assert run(*args, "--input", tmp_path / "docs.jsonl.gz") == 2
     assert "inflates to more than 100 bytes" in capsys.readouterr().err
+
+
+def test_tag_is_the_command_and_predict_its_alias(model_dir, pubtator_dir, capsys):
+    args = ["--model", str(model_dir), "--input", str(pubtator_dir), "--format", "pubtator", "--heads", "all"]
+    assert main(["-q", "tag", *args]) == 0
+    tagged = capsys.readouterr().out
+    assert run(*args) == 0 and capsys.readouterr().out == tagged and tagged.count("|t|") == len(ABSTRACTS)
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "`munch predict` is an alias of `munch tag`" in " ".join(capsys.readouterr().out.split())

@@ -1,4 +1,4 @@
-"""Using a trained model: `munch evaluate`, `munch predict`, `munch serve`."""
+"""Using a trained model: `munch evaluate`, `munch tag` (alias `munch predict`), `munch serve`."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def tag_settings(args, heads: list[str], model_sha256: str) -> dict:
             "text_unit": args.text_unit}
 
 
-def cmd_predict(args) -> int:
+def cmd_tag(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
     from ..tagging.sidecar import sidecar_path
     from ..tagging.tagger import Tagger
@@ -105,7 +105,10 @@ def register(sub) -> None:
     _add_no_fetch(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="tag raw text, or collections of documents, with a trained model")
+    p = sub.add_parser("tag", aliases=["predict"],
+                       help="tag raw text, or collections of documents, with a trained model (alias: predict)",
+                       description="Tag raw text, or collections of documents, with a trained model. "
+                                   "`munch predict` is an alias of `munch tag`: the same command and flags.")
     p.add_argument("--model", required=True)
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
@@ -124,7 +127,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--device", default="cpu")
     _add_tagging_args(p)
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("serve", help="a tagging service over HTTP and a page to try it (pip install 'munchables[serve]')")
     p.add_argument("--model", required=True, help="the trained model's directory (loaded once, at start)")

@@ -1,4 +1,4 @@
-"""`munch predict` over collections: files, directories and standard input in; one streamed output that resumes.
+"""`munch tag` (alias `munch predict`) over collections: files, directories and standard input in; one streamed output that resumes.
 
 Inputs are read lazily, document by document (formats.py), and each tagged document is written
 and flushed as soon as it is tagged, so memory stays bounded by one group of sentences
@@ -365,7 +365,7 @@ def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
 
 def tag_collection(tagger, documents: Iterable[Document], output: Output, heads: Sequence[str], overlap: str,
                    batch_size: int, quiet: bool = False) -> None:
-    """`munch predict`: tag every document into `output`, skipping those it already holds (--resume)."""
+    """`munch tag`: tag every document into `output`, skipping those it already holds (--resume)."""
     progress = Progress(quiet)
     for tagged in tagger.stream(output.start(documents), heads, overlap, batch_size):
         output.write(tagged)
