@@ -109,7 +109,8 @@ def test_resume_after_an_interruption_gives_the_whole_output(model_dir, pubtator
             assert run(*args, "--out", part, "--resume") == 0
             assert part.read_bytes() == data
     assert run(*args, "--out", part, "--resume") == 0 and part.read_bytes() == data  # finished: nothing to add
-    assert run(*args, "--out", part, "--overwrite", "--heads", "target") == 0 and part.read_bytes() != data
+    other = ["--model", model_dir, "--input", pubtator_dir, "--heads", "target", "--format", fmt]
+    assert run(*other, "--out", part, "--overwrite") == 0 and part.read_bytes() != data
 
 
 def test_offsets_index_a_crlf_file_exactly(model_dir, tmp_path, capsys):
@@ -362,3 +363,77 @@ def test_tag_is_the_command_and_predict_its_alias(model_dir, pubtator_dir, capsy
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "`munch predict` is an alias of `munch tag`" in " ".join(capsys.readouterr().out.split())
+
+
+# ------------------------------------------------------------------ issue 26.7: several taggers in one pass
+@pytest.fixture
+def second_model(model_dir, tmp_path):
+    """Another three-head model ("chemical"): the first one's weights, perturbed, so its entities differ."""
+    import torch
+
+    tagger = Tagger.load(model_dir)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in tagger.model.parameters():
+            p.add_(torch.randn_like(p))
+    return tagger.save(tmp_path / "chemical").parent
+
+
+def read_jsonl(text):
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("overlap", ["all", "score", "priority"])
+def test_two_models_tag_in_one_pass_merged_under_the_overlap_policy(model_dir, second_model, pubtator_dir, capsys,
+                                                                     overlap):
+    from munchables.tagging.heads import resolve
+
+    one = lambda *a: (run("--input", pubtator_dir, "--format", "jsonl", *a), read_jsonl(capsys.readouterr().out))[1]  # noqa: E731
+    a = one("--model", model_dir, "--heads", "all")
+    b = one("--model", second_model, "--heads", "target")
+    both = one("--model", model_dir, "--model", second_model, "--heads", "all", "--heads", "target",
+               "--overlap", overlap)
+    heads = [f"model:{h}" for h in ("tiny", "chem", "dis")] + ["chemical:tiny"]
+    for da, db, d in zip(a, b, both):
+        found = [e | {"head": f"model:{e['head']}"} for e in da["entities"]] + \
+                [e | {"head": f"chemical:{e['head']}"} for e in db["entities"]]
+        assert d["entities"] == resolve(found, overlap, heads)[0]  # the oracle: each model alone, then merged
+    assert overlap != "all" or any(e["head"].startswith("chemical:") for d in both for e in d["entities"])
+    assert run("--model", model_dir, "--model", second_model, "--heads", "all", "--heads", "all", "--heads", "all",
+               "--input", pubtator_dir) == 2
+    assert "--heads given 3 times for 2 models" in capsys.readouterr().err
+
+
+def test_pubtator_writes_each_entity_once_whatever_found_it(model_dir, second_model, pubtator_dir, capsys):
+    args = ["--input", pubtator_dir, "--model", model_dir, "--model", second_model, "--heads", "all"]
+    assert run(*args, "--format", "jsonl") == 0
+    spans = {(d["id"], e["start"], e["end"], e["type"]) for d in read_jsonl(capsys.readouterr().out) for e in d["entities"]}
+    assert run(*args, "--format", "pubtator") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.count("\t") == 4]
+    assert len(lines) == len(set(lines)) == len(spans)  # several heads found most spans: each written once
+    assert {(i, int(s), int(e), t) for i, s, e, _, t in (line.split("\t") for line in lines)} == spans
+
+
+def test_a_type_has_one_colour_in_every_output_and_overlaps_show_each_type(model_dir, second_model, pubtator_dir,
+                                                                            capsys):
+    import re
+
+    from munchables.tagging.colours import type_colour
+    from munchables.tagging.formats import html_document
+
+    legends = []
+    for heads in (["--heads", "dis"], ["--heads", "all"], ["--model", second_model, "--heads", "chem"]):
+        assert run("--model", model_dir, "--input", pubtator_dir, "--format", "html", *heads) == 0
+        page = capsys.readouterr().out
+        legends.append(dict((t, c) for c, t in re.findall(r'<mark style="background: ([^"]+)">([^<]+)</mark>', page)))
+    assert legends[0]["Disease"] == legends[1]["Disease"] == type_colour("Disease") != type_colour("Chemical")
+    assert legends[1]["Chemical"] == legends[2]["Chemical"] == type_colour("Chemical")
+    assert type_colour("cell_type") == type_colour("CellType") and type_colour("Enzyme") == type_colour("Enzyme")
+    doc = Document("d", [Passage("aspirin fever", 0)])
+    found = [{"text": "aspirin fever", "type": "Disease", "head": "a", "start": 0, "end": 13, "score": 0.5},
+             {"text": "aspirin", "type": "Chemical", "head": "b", "start": 0, "end": 7, "score": 0.9},
+             {"text": "aspirin", "type": "Chemical", "head": "c", "start": 0, "end": 7, "score": 0.8}]
+    page = html_document(doc, found)
+    first = re.search(r'<mark class="entity overlap"[^>]*style="([^"]+)"[^>]*>aspirin(.*?)</mark>', page)
+    assert first and type_colour("Disease") in first.group(1) and type_colour("Chemical") in first.group(1)
+    assert first.group(2).count(">Chemical<") == 1  # two heads, one type: its label once

@@ -32,22 +32,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def model_files(model: str) -> list[tuple[str, Path]]:
-    """What `--model DIR` reads (its files and folders, not what else lies beside them), for the output check."""
-    path = Path(model)
-    return [("--model", p) for p in sorted(path.iterdir())] if path.is_dir() else [("--model", path)]
+def model_files(models: list[str]) -> list[tuple[str, Path]]:
+    """What each `--model DIR` reads (its files and folders, not what else lies beside them), for the output check."""
+    return [("--model", p) for m in models for p in (sorted(Path(m).iterdir()) if Path(m).is_dir() else [Path(m)])]
 
 
-def tag_settings(args, heads: list[str], model_sha256: str) -> dict:
+def tag_settings(args, taggers) -> dict:
     """What decides an output's bytes besides its format: `--resume` continues a file only with the same."""
-    return {"models": [model_sha256], "heads": heads, "overlap": args.overlap, "input_format": args.input_format,
-            "text_unit": args.text_unit}
+    return {"models": taggers.sha256, "heads": taggers.heads, "overlap": args.overlap,
+            "input_format": args.input_format, "text_unit": args.text_unit}
 
 
 def cmd_tag(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.ensemble import TaggingPlan
     from ..tagging.sidecar import sidecar_path
-    from ..tagging.tagger import Tagger
     from ..util.paths import refuse_outputs_on_inputs
 
     if args.batch_size < 1:
@@ -57,16 +56,16 @@ def cmd_tag(args) -> int:
         refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out))],
                                  inputs + model_files(args.model))
     _set_threads(args)
-    tagger = Tagger.load(args.model, args.device)
-    heads = tagger.heads(args.heads)
+    plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
+    taggers = plan.load()
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
-        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))
+        found = one_document_entities(taggers.stream(documents, args.overlap, args.batch_size))
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
-                    tag_settings(args, heads, tagger.sha256))
-    tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
+    output = Output(args.out, args.format, taggers.heads, taggers.types(), args.resume, args.overwrite,
+                    tag_settings(args, taggers))
+    tag_collection(taggers, documents, output, args.overlap, args.batch_size, args.quiet)
     return 0
 
 
@@ -109,7 +108,8 @@ def register(sub) -> None:
                        help="tag raw text, or collections of documents, with a trained model (alias: predict)",
                        description="Tag raw text, or collections of documents, with a trained model. "
                                    "`munch predict` is an alias of `munch tag`: the same command and flags.")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, action="append", metavar="DIR",
+                   help="a trained model; repeat it to tag with several in one pass (entities merged under --overlap)")
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
     p.add_argument("--input-format", default="auto",
@@ -122,7 +122,8 @@ def register(sub) -> None:
     p.add_argument("--out", help="output file (default: standard output)")
     p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--heads", default="target", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag")
+    p.add_argument("--heads", action="append", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag; "
+                                                    "with several --model, once for all or once per model")
     p.add_argument("--overlap", default="all", help="overlapping entities of different heads: all (keep every one, default) | score | priority (the order of --heads)")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--device", default="cpu")

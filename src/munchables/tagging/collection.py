@@ -363,11 +363,11 @@ def one_document_entities(tagged: Iterable[Tagged]) -> list[dict]:
     return tagged[0].entities if tagged else []
 
 
-def tag_collection(tagger, documents: Iterable[Document], output: Output, heads: Sequence[str], overlap: str,
+def tag_collection(taggers, documents: Iterable[Document], output: Output, overlap: str,
                    batch_size: int, quiet: bool = False) -> None:
     """`munch tag`: tag every document into `output`, skipping those it already holds (--resume)."""
     progress = Progress(quiet)
-    for tagged in tagger.stream(output.start(documents), heads, overlap, batch_size):
+    for tagged in taggers.stream(output.start(documents), overlap, batch_size):
         output.write(tagged)
         progress.step(tagged)
     output.close()
