@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..util.checks import finite
 from ..util.checks import threads as check_threads
-from ..choices import OUTPUT_FORMATS
+from ..choices import ENGINES, OUTPUT_FORMATS, check
 from ..errors import UserError
 from .common import _add_data_dir, _add_no_fetch, _add_tagging_args, _set_threads
 
@@ -55,6 +55,13 @@ def cmd_tag(args) -> int:
     if args.out is not None:  # before anything is loaded or opened: an output is never an input
         refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out))],
                                  inputs + model_files(args.model))
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.out_dir is not None:
+        return _tag_into_folder(args, inputs)
+    if args.engine == "ray":
+        raise UserError("--engine ray spreads the files of a collection over a cluster: give --out-dir DIR "
+                        "(one output per input file) instead of --out")
     _set_threads(args)
     plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
     taggers = plan.load()
@@ -65,7 +72,43 @@ def cmd_tag(args) -> int:
         return 0
     output = Output(args.out, args.format, taggers.heads, taggers.types(), args.resume, args.overwrite,
                     tag_settings(args, taggers))
+    if args.jobs > 1:
+        from ..tagging.parallel import Workers
+
+        check_threads(args.threads)
+        taggers = Workers(plan, args.jobs, args.threads or 1)
     tag_collection(taggers, documents, output, args.overlap, args.batch_size, args.quiet)
+    return 0
+
+
+def _tag_into_folder(args, inputs) -> int:
+    """--out-dir DIR: one output per input file, by local workers or Ray tasks; a manifest to skip finished files."""
+    from ..tagging.collection import input_files
+    from ..tagging.ensemble import TaggingPlan
+    from ..tagging.parallel import MANIFEST, read_manifest, tag_files
+    from ..util.files import ensure_dir
+    from ..util.paths import refuse_outputs_on_inputs
+
+    if args.out is not None or args.format == "json":
+        raise UserError("--out-dir writes one output file per input file: leave out --out, and give a --format "
+                        "other than json")
+    check(args.engine, ENGINES, "--engine")
+    refuse_outputs_on_inputs([("--out-dir", args.out_dir)], inputs + model_files(args.model))
+    out_dir = Path(args.out_dir)
+    ensure_dir(out_dir, "--out-dir", create=False)
+    files = input_files(args.input)
+    if read_manifest(out_dir) and not (args.resume or args.overwrite):
+        raise UserError(f"--out-dir {out_dir} holds an earlier run's outputs ({MANIFEST}); --resume skips the files "
+                        f"it finished, --overwrite tags every file again")
+    check_threads(args.threads)
+    _set_threads(args)
+    plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
+    taggers = plan.load()  # here too: the heads, types and settings every file's output is written with
+    summary = tag_files(plan, files, out_dir, args.format, args.input_format, args.text_unit, taggers.heads,
+                        taggers.types(), tag_settings(args, taggers), args.engine, args.jobs, args.threads or 1,
+                        args.ray_address, args.overwrite, loaded=taggers)
+    log.info("%d files tagged (%d finished before), %d documents in %.1f s: %.1f documents/s", summary["files"],
+             summary["skipped_files"], summary["documents"], summary["seconds"], summary["documents_per_s"])
     return 0
 
 
@@ -127,6 +170,14 @@ def register(sub) -> None:
     p.add_argument("--overlap", default="all", help="overlapping entities of different heads: all (keep every one, default) | score | priority (the order of --heads)")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (default 1); the output is in input order, --resume as with one")
+    p.add_argument("--out-dir", metavar="DIR",
+                   help="one output per input file, DIR/<its path below --input>.<format>, each written whole; "
+                        "DIR/munch-manifest.jsonl lets a rerun with --resume skip the files finished")
+    p.add_argument("--engine", default="local",
+                   help="with --out-dir: local (--jobs processes here, default) | ray (a Ray task per file)")
+    p.add_argument("--ray-address", help="--engine ray: the cluster (default: a local Ray instance with --jobs CPUs)")
     _add_tagging_args(p)
     p.set_defaults(func=cmd_tag)
 

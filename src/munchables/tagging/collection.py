@@ -102,6 +102,25 @@ def _files(spec: str) -> list[tuple[Path, str]]:
     return [(path, path.name)]
 
 
+def input_files(inputs: Sequence[str]) -> list[tuple[Path, str]]:
+    """Every file the inputs name, with its name below its --input directory (for --out-dir)."""
+    if not inputs or "-" in inputs:
+        raise UserError("--out-dir writes one output per input file: give --input FILE or DIR, not standard input")
+    return [f for spec in inputs for f in _files(spec)]
+
+
+def read_one(path: Path, name: str, given_format: str = "auto", unit: str = "file") -> Iterator[Document]:
+    """The documents of one input file (gzip inflated as it is read)."""
+    fmt = input_format(path, given_format)
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror})") from None
+    with raw:
+        stream = open_input(raw, name)
+        yield from READERS[fmt](*_reader_args(stream, name, given_format, unit, path))
+
+
 def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "file") -> Iterator[Document]:
     """Documents of every input in order: "-" is standard input, a directory every file below it (sorted);
     gzip inputs are inflated as they are read."""
@@ -111,14 +130,7 @@ def read_inputs(inputs: Sequence[str], given_format: str = "auto", unit: str = "
             yield from READERS[input_format(None, given_format)](*_reader_args(stream, STDIN, given_format, unit, None))
             continue
         for path, name in _files(spec):
-            fmt = input_format(path, given_format)
-            try:
-                raw = open(path, "rb")
-            except OSError as e:
-                raise UserError(f"{path}: cannot read it ({e.strerror})") from None
-            with raw:
-                stream = open_input(raw, name)
-                yield from READERS[fmt](*_reader_args(stream, name, given_format, unit, path))
+            yield from read_one(path, name, given_format, unit)
 
 
 def _reader_args(stream, name, given_format, unit, path):
@@ -176,7 +188,8 @@ class Output:
     """
 
     def __init__(self, path: str | None, fmt: str, heads: Sequence[str], types: Sequence[str],
-                 resume: bool = False, overwrite: bool = False, settings: dict | None = None):
+                 resume: bool = False, overwrite: bool = False, settings: dict | None = None,
+                 stream: BinaryIO | None = None):
         if fmt not in OUTPUT_FORMATS:
             raise UserError(f"--format {fmt}: expected one of {', '.join(OUTPUT_FORMATS)}")
         self.spec, self.fmt, self.heads, self.types = OUTPUT_FORMATS[fmt], fmt, list(heads), list(types)
@@ -186,10 +199,10 @@ class Output:
         self.previous: Record | None = None  # the sidecar of the file --resume continues
         self.written = self.documents = 0
         self.digest = hashlib.sha256()
-        if path is None:
+        if path is None:  # standard output, or a stream given (no sidecar, no resume)
             if resume:
                 raise UserError("--resume needs --out FILE: the output it continues")
-            self.file, self.close_file = _stdout_bytes(), False
+            self.file, self.close_file = stream if stream is not None else _stdout_bytes(), False
             return
         target = self.path = Path(path)
         if target.is_dir():
