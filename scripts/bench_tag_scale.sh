@@ -10,13 +10,13 @@ mkdir -p "$WORK"
 [ -f "$WORK/model/model.pt" ] || python3 scripts/bench_model.py --data-dir "$DATA" --out "$WORK/model"
 [ -d "$WORK/abstracts" ] || python3 scripts/make_abstracts.py --data-dir "$DATA" --abstracts 20000 --files 20 --out "$WORK/abstracts"
 [ -d "$WORK/sub1k" ] || python3 scripts/make_abstracts.py --data-dir "$DATA" --abstracts 1000 --files 4 --out "$WORK/sub1k"
-[ -d "$WORK/sub5k" ] || python3 scripts/make_abstracts.py --data-dir "$DATA" --abstracts 5000 --files 5 --out "$WORK/sub5k"
 step() {  # name, command...: wall seconds and the largest process's peak memory
   local name=$1; shift
   echo "== $name: $* (load $(cut -d' ' -f1 /proc/loadavg))"
   /usr/bin/time -f "== $name: %e s wall, %M KB max RSS" "$@" 2>&1 | grep -E "^==|documents tagged|files tagged|\"tool\"" 
 }
 M="python3 -m munchables.cli tag --model $WORK/model --format pubtator --threads 1"
+if [ "${PART:-all}" != scale ]; then  # PART=scale: only the 20,000-abstract runs
 # ratios, one after the other on the same 1,000 abstracts
 step "1k jobs1" $M --input "$WORK/sub1k" --out "$WORK/o1.pubtator" --overwrite
 step "1k jobs2" $M --input "$WORK/sub1k" --out "$WORK/o2.pubtator" --overwrite --jobs 2
@@ -24,7 +24,16 @@ step "1k ray2" $M --input "$WORK/sub1k" --out-dir "$WORK/oray1k" --overwrite --e
 step "1k flair1" "$FLAIR_PY" scripts/flair_tag_pubtator.py --input "$WORK/sub1k" --out "$WORK/f1.pubtator" --threads 1
 step "1k flair2" "$FLAIR_PY" scripts/flair_tag_pubtator.py --input "$WORK/sub1k" --out "$WORK/f2.pubtator" --threads 2
 cmp "$WORK/o1.pubtator" "$WORK/o2.pubtator" && echo "== jobs 1 and jobs 2 outputs identical"
-# scale: 5,000 and 20,000 abstracts
-step "5k jobs2" $M --input "$WORK/sub5k" --out "$WORK/o5k.pubtator" --overwrite --jobs 2
-step "20k jobs2" $M --input "$WORK/abstracts" --out "$WORK/o20k.pubtator" --overwrite --jobs 2
-step "20k ray2" $M --input "$WORK/abstracts" --out-dir "$WORK/oray20k" --overwrite --engine ray --jobs 2
+fi
+# scale: 20,000 abstracts, documents written and memory sampled every 30 s (cost linear, memory flat)
+scaled() {  # name, output, command...
+  local name=$1 out=$2; shift 2
+  echo "== $name: $* (load $(cut -d' ' -f1 /proc/loadavg))"
+  /usr/bin/time -f "== $name: %e s wall, %U s user, %S s system, %M KB max RSS" "$@" > "$WORK/$name.out" 2>&1 &
+  local pid=$!
+  bash scripts/sample_progress.sh "$pid" "$out" 30
+  wait "$pid"
+  grep -E "^==|documents tagged|files tagged" "$WORK/$name.out"
+}
+scaled "20k-jobs2" "$WORK/o20k.pubtator" $M --input "$WORK/abstracts" --out "$WORK/o20k.pubtator" --overwrite --jobs 2
+scaled "20k-ray2" "$WORK/oray20k" $M --input "$WORK/abstracts" --out-dir "$WORK/oray20k" --overwrite --engine ray --jobs 2

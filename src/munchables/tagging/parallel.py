@@ -294,7 +294,7 @@ def _run_ray(args, items, jobs: int, threads: int, ray_address: str | None) -> I
     from ..experiments.engines import RayEngine
 
     init: dict = {} if ray_address else {"num_cpus": jobs, "include_dashboard": False}
-    if os.environ.get("PYTHONPATH"):  # the workers import the same munchables as this driver
+    if not ray_address and os.environ.get("PYTHONPATH"):  # a local instance's workers import this munchables
         init["runtime_env"] = {"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}}
     engine = RayEngine(ray_address, cpus=threads, init_kwargs=init)
     ray = engine.ray
