@@ -49,6 +49,9 @@ class Batch:
         return len(self.corpora)
 
 
+CHAR_CACHE_WORDS = 1 << 20  # distinct words whose character ids are kept (a training corpus has far fewer)
+
+
 class Collator:
     """Turns items (or raw token lists) into `Batch`es; each corpus's split is encoded once."""
 
@@ -71,6 +74,8 @@ class Collator:
     def chars(self, word: str) -> list[int]:
         ids = self._char_cache.get(word)
         if ids is None:
+            if len(self._char_cache) >= CHAR_CACHE_WORDS:  # a tagger meets new words without end: stay bounded
+                self._char_cache.clear()
             ids = self._char_cache[word] = [self.vocab.chars.get(c) for c in word]
         return ids
 
