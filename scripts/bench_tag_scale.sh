@@ -37,3 +37,14 @@ scaled() {  # name, output, command...
 }
 scaled "20k-jobs2" "$WORK/o20k.pubtator" $M --input "$WORK/abstracts" --out "$WORK/o20k.pubtator" --overwrite --jobs 2
 scaled "20k-ray2" "$WORK/oray20k" $M --input "$WORK/abstracts" --out-dir "$WORK/oray20k" --overwrite --engine ray --jobs 2
+# ratios on 5,000 abstracts (the first five files), one after the other: --jobs 1, --jobs 2, Ray with two workers
+if [ "${PART:-all}" != scale ]; then
+  FIVE=$(for f in 000 001 002 003 004; do echo --input "$WORK/abstracts/abstracts$f.pubtator"; done)
+  for jobs in 1 2; do
+    /usr/bin/time -f "== 5k jobs$jobs: %e s wall, %U s user, %S s system, %M KB max RSS" \
+      $M $FIVE --out "$WORK/o5k-$jobs.pubtator" --overwrite --jobs $jobs 2>&1 | grep -E "^==|documents tagged"
+  done
+  /usr/bin/time -f "== 5k ray2: %e s wall, %U s user, %S s system, %M KB max RSS" \
+    $M $FIVE --out-dir "$WORK/oray5k" --overwrite --engine ray --jobs 2 2>&1 | grep -E "^==|files tagged"
+  cmp "$WORK/o5k-1.pubtator" "$WORK/o5k-2.pubtator" && echo "== 5k: jobs 1 and jobs 2 outputs identical"
+fi
