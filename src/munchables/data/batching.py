@@ -49,7 +49,7 @@ class Batch:
         return len(self.corpora)
 
 
-CHAR_CACHE_WORDS = 1 << 20  # distinct words whose character ids are kept (a training corpus has far fewer)
+CHAR_CACHE_WORDS = 1 << 18  # distinct words whose character ids are kept (a training corpus has fewer)
 
 
 class Collator:
