@@ -199,3 +199,15 @@ def test_streams_are_reproducible_from_the_seed():
     b = RestartingStream(items_of("c", 11), 4, np.random.default_rng(5))
     assert [a.next() for _ in range(9)] == [b.next() for _ in range(9)]
 
+
+
+def test_the_character_cache_stays_bounded_and_answers_the_same(tiny_corpus, monkeypatch):
+    """A tagger meets new words without end (issue 22.2's class): the cache of character ids is capped."""
+    from munchables.data import batching
+
+    corpus = load_corpus(str(tiny_corpus))
+    collate = Collator(build_vocabularies({corpus.name: corpus.train}), {})
+    monkeypatch.setattr(batching, "CHAR_CACHE_WORDS", 5)
+    words = [f"w{i}x" for i in range(40)] + ["aspirin", "w3x"]
+    expected = [[collate.vocab.chars.get(c) for c in w] for w in words]
+    assert [collate.chars(w) for w in words] == expected and len(collate._char_cache) <= 5

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import sys
 
 import pytest
@@ -10,6 +11,7 @@ from munchables.cli import main
 from munchables.data.corpus import load_corpus
 from munchables.data.documents import Document, Passage
 from munchables.data.formats import read_bioc_xml
+from munchables.tagging import collection
 from munchables.tagging.tagger import Tagger
 
 ABSTRACTS = [
@@ -66,18 +68,52 @@ def test_a_directory_of_pubtator_abstracts_into_jsonl_and_bioc_with_every_head(m
     assert [d.entities for d in back] == [d["entities"] for d in docs]
 
 
+def interrupt(monkeypatch, after: int, checkpoint_every_document: bool = True, in_footer: bool = False):
+    """Make the next run stop as a kill would: after `after` documents, or after writing its footer but
+    before recording it (`in_footer`); the sidecar checkpointed after every document or only at the start."""
+    monkeypatch.setattr(collection, "CHECKPOINT_SECONDS", -1.0 if checkpoint_every_document else 1e9)
+    write, checkpoint = collection.Output.write, collection.Output._checkpoint
+    count = [0]
+
+    def stop_writing(self, tagged):
+        if count[0] == after:
+            raise KeyboardInterrupt
+        count[0] += 1
+        write(self, tagged)
+
+    def stop_recording(self, complete):
+        if complete and in_footer:
+            raise KeyboardInterrupt
+        checkpoint(self, complete)
+
+    monkeypatch.setattr(collection.Output, "write", stop_writing)
+    monkeypatch.setattr(collection.Output, "_checkpoint", stop_recording)
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "pubtator", "conll", "bioc-xml", "bioc-json", "html"])
-def test_resume_after_an_interruption_gives_the_whole_output(model_dir, pubtator_dir, tmp_path, fmt):
+def test_resume_after_an_interruption_gives_the_whole_output(model_dir, pubtator_dir, tmp_path, fmt, monkeypatch):
     whole, part = tmp_path / "whole", tmp_path / "part"
     args = ["--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", fmt]
     assert run(*args, "--out", whole) == 0
     data = whole.read_bytes()
-    for cut in (len(data) // 2, len(data) - 3, len(data)):  # killed mid-document, inside the footer, finished
-        part.write_bytes(data[:cut])
-        assert run(*args, "--out", part) == 2  # exists: neither --resume nor --overwrite
-        assert run(*args, "--out", part, "--resume") == 0
-        assert part.read_bytes() == data
-    assert run(*args, "--out", part, "--overwrite", "--heads", "target") == 0 and part.read_bytes() != data
+    kills = [(2, True, False), (2, False, False), (0, True, False), (len(ABSTRACTS), True, True)]
+    for after, every, in_footer in kills:
+        for torn in (0, 5):  # killed between two writes, or in the middle of one
+            with monkeypatch.context() as m:
+                interrupt(m, after, every, in_footer)
+                assert run(*args, "--out", part, "--overwrite") == 130
+            stopped = part.read_bytes()
+            assert data.startswith(stopped) and (in_footer or len(stopped) < len(data))
+            if in_footer and collection.OUTPUT_FORMATS[fmt].footer:
+                stopped = stopped[:-3]  # the footer written only in part
+            part.write_bytes(stopped + data[len(stopped): len(stopped) + torn])
+            if part.stat().st_size:  # (an empty file holds nothing to lose)
+                assert run(*args, "--out", part) == 2  # exists: neither --resume nor --overwrite
+            assert run(*args, "--out", part, "--resume") == 0
+            assert part.read_bytes() == data
+    assert run(*args, "--out", part, "--resume") == 0 and part.read_bytes() == data  # finished: nothing to add
+    other = ["--model", model_dir, "--input", pubtator_dir, "--heads", "target", "--format", fmt]
+    assert run(*other, "--out", part, "--overwrite") == 0 and part.read_bytes() != data
 
 
 def test_offsets_index_a_crlf_file_exactly(model_dir, tmp_path, capsys):
@@ -195,3 +231,214 @@ def test_bench_collection_of_one_line_prints_its_rates(tiny_corpora, capsys):
             "--threads", "1", "--device", "cpu", "--no-flair"]
     assert main(argv) == 0
     assert "x the CPU time" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ issue 22.1: an output is never an input
+def jsonl_docs(path, ids):
+    path.write_text("".join(json.dumps({"id": i, "text": f"Aspirin caused fever in patient {n} ."}) + "\n"
+                            for n, i in enumerate(ids)), encoding="utf-8")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("flags", [["--overwrite"], ["--resume"]])
+@pytest.mark.parametrize("spelling", ["same", "hard link", "symbolic link", "dotted"])
+def test_the_input_is_never_the_output(model_dir, tmp_path, capsys, flags, spelling):
+    docs = tmp_path / "docs.jsonl"
+    before = jsonl_docs(docs, "abcd")
+    out = {"same": docs, "hard link": tmp_path / "link.jsonl", "symbolic link": tmp_path / "sym.jsonl",
+           "dotted": tmp_path / "sub" / ".." / "docs.jsonl"}[spelling]
+    if spelling == "hard link":
+        os.link(docs, out)
+    elif spelling == "symbolic link":
+        out.symlink_to(docs)
+    elif spelling == "dotted":
+        (tmp_path / "sub").mkdir()
+    assert run("--model", model_dir, "--input", docs, "--format", "jsonl", "--out", out, *flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is the input file --input" in err and "nothing was written" in err
+    assert docs.read_bytes() == before and not (tmp_path / "docs.jsonl.munch.json").exists()
+
+
+def test_standard_input_redirected_from_the_output_is_refused(model_dir, tmp_path, monkeypatch, capsys):
+    docs = tmp_path / "docs.jsonl"
+    before = jsonl_docs(docs, "ab")
+    with open(docs, "rb") as f:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(f, encoding="utf-8"))
+        assert run("--model", model_dir, "--input-format", "jsonl", "--format", "jsonl", "--out", docs,
+                   "--overwrite") == 2
+    assert "(standard input)" in capsys.readouterr().err and docs.read_bytes() == before
+
+
+def test_an_output_inside_an_input_directory_is_refused(model_dir, pubtator_dir, tmp_path, capsys):
+    for out in (pubtator_dir / "tagged.jsonl", pubtator_dir / "more" / "new" / "tagged.jsonl"):
+        assert run("--model", model_dir, "--input", pubtator_dir, "--format", "jsonl", "--out", out) == 2
+        assert "lies inside the input directory --input" in capsys.readouterr().err and not out.exists()
+    assert run("--model", model_dir, "--input", pubtator_dir, "--format", "jsonl",
+               "--out", model_dir / "model.pt", "--overwrite") == 2  # the model is an input too
+    assert "is the input file --model" in capsys.readouterr().err and Tagger.load(model_dir)
+
+
+def test_resume_touches_only_its_own_output_in_its_own_format_and_settings(model_dir, tmp_path, capsys):
+    docs, out, notes = tmp_path / "docs.jsonl", tmp_path / "out.jsonl", tmp_path / "notes.txt"
+    jsonl_docs(docs, "abcd")
+    notes.write_text("my notes\n", encoding="utf-8")
+    args = ["--model", model_dir, "--input", docs]
+    assert run(*args, "--format", "jsonl", "--out", notes, "--resume") == 2  # not this tool's output
+    assert "was not written by munch tag" in capsys.readouterr().err and notes.read_text() == "my notes\n"
+    assert run(*args, "--format", "jsonl", "--out", out) == 0
+    written = out.read_bytes()
+    for other, fragment in ((["--format", "pubtator"], "holds jsonl, not pubtator"),
+                            (["--format", "jsonl", "--heads", "all"], "written with other settings (heads:"),
+                            (["--format", "jsonl", "--overlap", "score"], "written with other settings (overlap:")):
+        assert run(*args, *other, "--out", out, "--resume") == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and fragment in err and out.read_bytes() == written
+    jsonl_docs(docs, "abxd")  # other input: document 3 differs
+    assert run(*args, "--format", "jsonl", "--out", out, "--resume") == 2
+    assert "its document 3 is 'c' but the input's is 'x'" in capsys.readouterr().err and out.read_bytes() == written
+    jsonl_docs(docs, "abcd")
+    out.write_bytes(written.replace(b"fever", b"fewer", 1))  # edited by hand
+    assert run(*args, "--format", "jsonl", "--out", out, "--resume") == 2
+    assert "changed since munch tag wrote it" in capsys.readouterr().err
+
+
+def test_resume_matches_documents_by_position_so_repeated_ids_are_kept(model_dir, tmp_path, monkeypatch):
+    docs, whole, part = tmp_path / "docs.jsonl", tmp_path / "whole.jsonl", tmp_path / "part.jsonl"
+    jsonl_docs(docs, ["a", "b", "a", "c"])
+    args = ["--model", model_dir, "--input", docs, "--format", "jsonl"]
+    assert run(*args, "--out", whole) == 0
+    for after in (1, 2, 3):
+        with monkeypatch.context() as m:
+            interrupt(m, after)
+            assert run(*args, "--out", part, "--overwrite") == 130
+        assert run(*args, "--out", part, "--resume") == 0
+        assert [json.loads(line)["id"] for line in part.read_text().splitlines()] == ["a", "b", "a", "c"]
+        assert part.read_bytes() == whole.read_bytes()
+
+
+# ------------------------------------------------------------------ issue 22.8: gzip, pipes and FIFOs as input
+def test_gzip_pipes_and_fifos_read_as_the_plain_file(model_dir, tmp_path, capsys, monkeypatch):
+    import gzip
+    import threading
+
+    docs = tmp_path / "docs.jsonl"
+    data = jsonl_docs(docs, "abc")
+    (tmp_path / "docs.jsonl.gz").write_bytes(gzip.compress(data))
+    args = ["--model", model_dir, "--format", "jsonl", "--heads", "all"]
+    assert run(*args, "--input", docs) == 0
+    expected = capsys.readouterr().out
+    assert run(*args, "--input", tmp_path / "docs.jsonl.gz") == 0  # the format from the name before .gz
+    assert capsys.readouterr().out == expected
+
+    def feed(path, payload):
+        with open(path, "wb") as f:
+            f.write(payload)
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for payload in (data, gzip.compress(data)):
+        writer = threading.Thread(target=feed, args=(fifo, payload))
+        writer.start()
+        assert run(*args, "--input-format", "jsonl", "--input", fifo) == 0
+        writer.join()
+        assert capsys.readouterr().out == expected
+    r, w = os.pipe()  # what bash's <(command) gives: /dev/fd/N
+    writer = threading.Thread(target=lambda: (os.write(w, gzip.compress(data)), os.close(w)))
+    writer.start()
+    assert run(*args, "--input-format", "jsonl", "--input", f"/dev/fd/{r}") == 0
+    writer.join()
+    os.close(r)
+    assert capsys.readouterr().out == expected
+
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(data)[:-12])
+    assert run(*args, "--input", tmp_path / "cut.jsonl.gz") == 2
+    assert "cut.jsonl.gz: broken gzip data" in capsys.readouterr().err
+    monkeypatch.setattr(collection, "MAX_DECOMPRESSED", 100)  # a bomb: stopped at the limit, in constant memory
+    assert run(*args, "--input", tmp_path / "docs.jsonl.gz") == 2
+    assert "inflates to more than 100 bytes" in capsys.readouterr().err
+
+
+def test_tag_is_the_command_and_predict_its_alias(model_dir, pubtator_dir, capsys):
+    args = ["--model", str(model_dir), "--input", str(pubtator_dir), "--format", "pubtator", "--heads", "all"]
+    assert main(["-q", "tag", *args]) == 0
+    tagged = capsys.readouterr().out
+    assert run(*args) == 0 and capsys.readouterr().out == tagged and tagged.count("|t|") == len(ABSTRACTS)
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "`munch predict` is an alias of `munch tag`" in " ".join(capsys.readouterr().out.split())
+
+
+# ------------------------------------------------------------------ issue 26.7: several taggers in one pass
+@pytest.fixture
+def second_model(model_dir, tmp_path):
+    """Another three-head model ("chemical"): the first one's weights, perturbed, so its entities differ."""
+    import torch
+
+    tagger = Tagger.load(model_dir)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in tagger.model.parameters():
+            p.add_(torch.randn_like(p))
+    return tagger.save(tmp_path / "chemical").parent
+
+
+def read_jsonl(text):
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("overlap", ["all", "score", "priority"])
+def test_two_models_tag_in_one_pass_merged_under_the_overlap_policy(model_dir, second_model, pubtator_dir, capsys,
+                                                                     overlap):
+    from munchables.tagging.heads import resolve
+
+    one = lambda *a: (run("--input", pubtator_dir, "--format", "jsonl", *a), read_jsonl(capsys.readouterr().out))[1]  # noqa: E731
+    a = one("--model", model_dir, "--heads", "all")
+    b = one("--model", second_model, "--heads", "target")
+    both = one("--model", model_dir, "--model", second_model, "--heads", "all", "--heads", "target",
+               "--overlap", overlap)
+    heads = [f"model:{h}" for h in ("tiny", "chem", "dis")] + ["chemical:tiny"]
+    for da, db, d in zip(a, b, both):
+        no_id = lambda e: {k: v for k, v in e.items() if k != "id"}  # noqa: E731  (ids are fresh per output)
+        found = [no_id(e) | {"head": f"model:{e['head']}"} for e in da["entities"]] + \
+                [no_id(e) | {"head": f"chemical:{e['head']}"} for e in db["entities"]]
+        # the oracle: each model alone, then merged
+        assert [no_id(e) for e in d["entities"]] == resolve(found, overlap, heads)[0]
+    assert overlap != "all" or any(e["head"].startswith("chemical:") for d in both for e in d["entities"])
+    assert run("--model", model_dir, "--model", second_model, "--heads", "all", "--heads", "all", "--heads", "all",
+               "--input", pubtator_dir) == 2
+    assert "--heads given 3 times for 2 models" in capsys.readouterr().err
+
+
+def test_pubtator_writes_each_entity_once_whatever_found_it(model_dir, second_model, pubtator_dir, capsys):
+    args = ["--input", pubtator_dir, "--model", model_dir, "--model", second_model, "--heads", "all"]
+    assert run(*args, "--format", "jsonl") == 0
+    spans = {(d["id"], e["start"], e["end"], e["type"]) for d in read_jsonl(capsys.readouterr().out) for e in d["entities"]}
+    assert run(*args, "--format", "pubtator") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.count("\t") == 4]
+    assert len(lines) == len(set(lines)) == len(spans)  # several heads found most spans: each written once
+    assert {(i, int(s), int(e), t) for i, s, e, _, t in (line.split("\t") for line in lines)} == spans
+
+
+def test_a_type_has_one_colour_in_every_output_and_overlaps_show_each_type(model_dir, second_model, pubtator_dir,
+                                                                            capsys):
+    import re
+
+    from munchables.data.colours import type_colour
+    from munchables.data.formats import html_document
+
+    legends = []
+    for heads in (["--heads", "dis"], ["--heads", "all"], ["--model", second_model, "--heads", "chem"]):
+        assert run("--model", model_dir, "--input", pubtator_dir, "--format", "html", *heads) == 0
+        page = capsys.readouterr().out
+        legends.append(dict((t, c) for c, t in re.findall(r'<mark style="background: ([^"]+)">([^<]+)</mark>', page)))
+    assert legends[0]["Disease"] == legends[1]["Disease"] == type_colour("Disease") != type_colour("Chemical")
+    assert legends[1]["Chemical"] == legends[2]["Chemical"] == type_colour("Chemical")
+    assert type_colour("cell_type") == type_colour("CellType") and type_colour("Enzyme") == type_colour("Enzyme")
+    doc = Document("d", [Passage("aspirin fever", 0)])
+    found = [{"text": "aspirin fever", "type": "Disease", "head": "a", "start": 0, "end": 13, "score": 0.5},
+             {"text": "aspirin", "type": "Chemical", "head": "b", "start": 0, "end": 7, "score": 0.9},
+             {"text": "aspirin", "type": "Chemical", "head": "c", "start": 0, "end": 7, "score": 0.8}]
+    page = html_document(doc, found)
+    first = re.search(r'<mark class="entity overlap"[^>]*style="([^"]+)"[^>]*>aspirin(.*?)</mark>', page)
+    assert first and type_colour("Disease") in first.group(1) and type_colour("Chemical") in first.group(1)
+    assert first.group(2).count(">Chemical<") == 1  # two heads, one type: its label once

@@ -52,3 +52,15 @@ def _document_options(args):
 
     split = args.document_split if hasattr(args, "document_split") else args.split
     return DocumentOptions(args.types, split, args.split_seed)
+
+
+def _corpus_inputs(names, data_dir: str | None, flag: str) -> list[tuple[str, object]]:
+    """The directories of the corpora a command reads (an id under the data directory, or a path), for
+    util.paths.refuse_outputs_on_inputs; those not there yet are left out (nothing of theirs to lose)."""
+    from pathlib import Path
+
+    from ..data.corpus import default_data_dir
+
+    base = default_data_dir(data_dir) if any(n and not Path(n).is_dir() for n in names) else None
+    dirs = [Path(n) if Path(n).is_dir() else (base / n if base is not None else None) for n in names if n]
+    return [(flag, d) for d in dirs if d is not None and d.is_dir()]

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..util.checks import threads as check_threads
 from ..choices import DIRECTIONS
 from ..errors import UserError
-from .common import _add_data_dir, _add_document_args, _add_no_fetch, THREADS_HELP, _csv, _document_options
+from ..util.paths import refuse_outputs_on_inputs
+from .common import THREADS_HELP, _add_data_dir, _add_document_args, _add_no_fetch, _corpus_inputs, _csv, _document_options
 
 log = logging.getLogger("munchables")
 
@@ -62,6 +63,8 @@ def cmd_text(args) -> int:
 
     from ..util.rundir import refuse_existing
 
+    refuse_outputs_on_inputs([("--out", args.out)], [("--raw", r) for r in args.raw or []]
+                             + _corpus_inputs(_csv(args.corpora) or [], args.data_dir, "--corpora"))
     refuse_existing(Path(args.out), overwrite=args.overwrite)
     result = write_text(args.out, _csv(args.corpora) or [], args.raw or [], args.data_dir)
     log.info("%s sentences (%s characters) written to %s", f"{result['sentences']:,}", f"{result['characters']:,}", args.out)
@@ -72,6 +75,7 @@ def cmd_vectors(args) -> int:
     from ..embeddings.fasttext import FastTextConfig, train_vectors
     from ..util.rundir import refuse_existing
 
+    refuse_outputs_on_inputs([("--out", args.out)], [("--text", args.text)])
     refuse_existing(Path(args.out), overwrite=args.overwrite)
 
     check_threads(args.threads)
@@ -88,6 +92,8 @@ def cmd_vector_subset(args) -> int:
     from ..util.rundir import refuse_existing
     from ..data.vocab import normalise
 
+    refuse_outputs_on_inputs([("--out", args.out)], [("--vectors", args.vectors)]
+                             + _corpus_inputs(_csv(args.corpora) or [], args.data_dir, "--corpora"))
     refuse_existing(Path(args.out), overwrite=args.overwrite)
     if not args.out.endswith(".npz"):
         raise UserError(f"--out {args.out}: a vector subset is a .npz file; name it so")
@@ -112,6 +118,7 @@ def cmd_charlm(args) -> int:
     from ..util.device import pick_device
     from ..util.threads import set_threads
 
+    refuse_outputs_on_inputs([("--out", args.out)], [("--text", args.text)])
     set_threads(args.threads)
     config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
     training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,

@@ -19,8 +19,14 @@ def cmd_reproduce(args) -> int:
     from ..data.corpus import default_data_dir
     from ..data.fetch import ensure_corpora
     from ..experiments import reproduce_command, status_command
+    from ..util.paths import refuse_outputs_on_inputs
+    from .common import _corpus_inputs
 
     finite(lr=args.lr, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial)
+    refuse_outputs_on_inputs([("--store", args.store), ("--runs-dir", args.runs_dir)],
+                             [("--word-vectors", args.word_vectors)]
+                             + _corpus_inputs([*(_csv(args.targets) or []), *(_csv(args.aux) or [])], args.data_dir,
+                                              "--targets/--aux"))
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
         raise UserError("--gpus-per-trial must be at least 0 and --cpus-per-trial positive")
     if args.status:
@@ -48,8 +54,10 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ..experiments.report import write_report
+    from ..experiments.report import REPORT_FILES, write_report
+    from ..util.paths import refuse_outputs_on_inputs
 
+    refuse_outputs_on_inputs([("--out", Path(args.out) / name) for name in REPORT_FILES], [("--store", args.store)])
     path = write_report(args.store, args.out, target=args.target, curve_target=args.curve_target, preset=args.preset,
                         compare_preset=args.compare_preset, overwrite=args.overwrite)
     print(path)
@@ -58,11 +66,12 @@ def cmd_report(args) -> int:
 
 def cmd_merge_stores(args) -> int:
     from ..experiments.store import Store
+    from ..util.paths import refuse_outputs_on_inputs
 
+    # the same file by identity: a hard or symbolic link of the store too
+    refuse_outputs_on_inputs([("--store", args.store)], [("STORE", other) for other in args.sources])
     with Store(args.store) as store:
         for other in args.sources:
-            if Path(other).resolve() == Path(args.store).resolve():
-                raise UserError(f"{other}: is --store itself; name the other machine's store")
             copied, present = store.merge_from(other)
             log.info("%s: %d trials copied into %s, %d already there", other, copied, args.store, present)
     return 0

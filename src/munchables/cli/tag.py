@@ -1,4 +1,4 @@
-"""Using a trained model: `munch evaluate`, `munch predict`, `munch serve`."""
+"""Using a trained model: `munch evaluate`, `munch tag` (alias `munch predict`), `munch serve`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..util.checks import finite
 from ..util.checks import threads as check_threads
-from ..choices import INPUT_FORMATS, OFFSETS, OUTPUT_FORMATS
+from ..choices import ENGINES, INPUT_FORMATS, OFFSETS, OUTPUT_FORMATS, check
 from ..errors import UserError
 from .common import _add_data_dir, _add_document_args, _add_no_fetch, _add_tagging_args, _document_options, _set_threads
 
@@ -34,31 +34,96 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
-    from ..data.formats import FOLDER_OUTPUTS
-    from ..tagging.tagger import Tagger
+def model_files(models: list[str]) -> list[tuple[str, Path]]:
+    """What each `--model DIR` reads (its files and folders, not what else lies beside them), for the output check."""
+    return [("--model", p) for m in models for p in (sorted(Path(m).iterdir()) if Path(m).is_dir() else [Path(m)])]
 
-    _set_threads(args)
+
+def tag_settings(args, taggers) -> dict:
+    """What decides an output's bytes besides its format: `--resume` continues a file only with the same."""
+    return {"models": taggers.sha256, "heads": taggers.heads, "overlap": args.overlap,
+            "input_format": args.input_format, "text_unit": args.text_unit, "offsets": args.offsets,
+            "drop_existing": args.drop_existing}
+
+
+def cmd_tag(args) -> int:
+    from ..data.formats import FOLDER_OUTPUTS
+    from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.ensemble import TaggingPlan
+    from ..tagging.sidecar import sidecar_path
+    from ..util.paths import refuse_outputs_on_inputs
+
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
-    tagger = Tagger.load(args.model, args.device)
-    heads = tagger.heads(args.heads)
+    inputs = [("--input", spec) for spec in args.input or ["-"]]
+    if args.out is not None:  # before anything is loaded or opened: an output is never an input
+        refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out))],
+                                 inputs + model_files(args.model))
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.out_dir is not None:
+        return _tag_into_folder(args, inputs)
+    if args.engine == "ray":
+        raise UserError("--engine ray spreads the files of a collection over a cluster: give --out-dir DIR "
+                        "(one output per input file) instead of --out")
+    _set_threads(args)
+    plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
+    taggers = plan.load()
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit, args.offsets)
     if args.drop_existing:  # a clean slate: the input's own annotations and relations are not written
         documents = (d.without_annotations() for d in documents)
     first = next(documents, None)  # read (and checked) before --out is opened: a bad input leaves it untouched
     documents = itertools.chain([first] if first is not None else [], documents)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
-        found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size), args.offsets)
+        found = one_document_entities(taggers.stream(documents, args.overlap, args.batch_size), args.offsets)
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
     if args.format in FOLDER_OUTPUTS:  # brat: a folder of .txt + .ann pairs
         output = FOLDER_OUTPUTS[args.format](args.out, args.resume, args.overwrite)
-    else:
-        output = Output(args.out, args.format, heads, tagger.types(heads), args.resume, args.overwrite,
-                        model=Path(args.model).resolve().name, offsets=args.offsets)
-    tag_collection(tagger, documents, output, heads, args.overlap, args.batch_size, args.quiet)
+    else:  # our entities marked with the model that found them (several: the head names MODEL:HEAD)
+        model = Path(args.model[0]).resolve().name if len(args.model) == 1 else None
+        output = Output(args.out, args.format, taggers.heads, taggers.types(), args.resume, args.overwrite,
+                        tag_settings(args, taggers), model=model, offsets=args.offsets)
+    if args.jobs > 1:
+        from ..tagging.parallel import Workers
+
+        check_threads(args.threads)
+        taggers = Workers(plan, args.jobs, args.threads or 1)
+    tag_collection(taggers, documents, output, args.overlap, args.batch_size, args.quiet)
+    return 0
+
+
+def _tag_into_folder(args, inputs) -> int:
+    """--out-dir DIR: one output per input file, by local workers or Ray tasks; a manifest to skip finished files."""
+    from ..tagging.collection import input_files
+    from ..tagging.ensemble import TaggingPlan
+    from ..tagging.parallel import MANIFEST, read_manifest, tag_files
+    from ..util.files import ensure_dir
+    from ..util.paths import refuse_outputs_on_inputs
+
+    if args.out is not None or args.format == "json":
+        raise UserError("--out-dir writes one output file per input file: leave out --out, and give a --format "
+                        "other than json")
+    check(args.engine, ENGINES, "--engine")
+    if args.offsets != "code-points" or args.drop_existing or args.format in ("brat",):
+        raise UserError("--out-dir does not take --offsets utf16, --drop-existing or --format brat yet; "
+                        "tag into one --out FILE (or a brat --out folder) for those")
+    refuse_outputs_on_inputs([("--out-dir", args.out_dir)], inputs + model_files(args.model))
+    out_dir = Path(args.out_dir)
+    ensure_dir(out_dir, "--out-dir", create=False)
+    files = input_files(args.input)
+    if read_manifest(out_dir) and not (args.resume or args.overwrite):
+        raise UserError(f"--out-dir {out_dir} holds an earlier run's outputs ({MANIFEST}); --resume skips the files "
+                        f"it finished, --overwrite tags every file again")
+    check_threads(args.threads)
+    _set_threads(args)
+    plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
+    taggers = plan.load()  # here too: the heads, types and settings every file's output is written with
+    summary = tag_files(plan, files, out_dir, args.format, args.input_format, args.text_unit, taggers.heads,
+                        taggers.types(), tag_settings(args, taggers), args.engine, args.jobs, args.threads or 1,
+                        args.ray_address, args.overwrite, loaded=taggers)
+    log.info("%d files tagged (%d finished before), %d documents in %.1f s: %.1f documents/s", summary["files"],
+             summary["skipped_files"], summary["documents"], summary["seconds"], summary["documents_per_s"])
     return 0
 
 
@@ -98,8 +163,12 @@ def register(sub) -> None:
     _add_no_fetch(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="tag raw text, or collections of documents, with a trained model")
-    p.add_argument("--model", required=True)
+    p = sub.add_parser("tag", aliases=["predict"],
+                       help="tag raw text, or collections of documents, with a trained model (alias: predict)",
+                       description="Tag raw text, or collections of documents, with a trained model. "
+                                   "`munch predict` is an alias of `munch tag`: the same command and flags.")
+    p.add_argument("--model", required=True, action="append", metavar="DIR",
+                   help="a trained model; repeat it to tag with several in one pass (entities merged under --overlap)")
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a file, a directory (every file below it) or - for standard input (default); repeatable")
     p.add_argument("--input-format", default="auto",
@@ -121,12 +190,21 @@ def register(sub) -> None:
     p.add_argument("--out", help="output file (default: standard output); a folder for --format brat")
     p.add_argument("--resume", action="store_true", help="continue --out: skip the documents it already holds")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--heads", default="target", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag")
+    p.add_argument("--heads", action="append", help="target (default) | all | CORPUS,CORPUS,...: the CRF heads that tag; "
+                                                    "with several --model, once for all or once per model")
     p.add_argument("--overlap", default="all", help="overlapping entities of different heads: all (keep every one, default) | score | priority (the order of --heads)")
     p.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (default 1); the output is in input order, --resume as with one")
+    p.add_argument("--out-dir", metavar="DIR",
+                   help="one output per input file, DIR/<its path below --input>.<format>, each written whole; "
+                        "DIR/munch-manifest.jsonl lets a rerun with --resume skip the files finished")
+    p.add_argument("--engine", default="local",
+                   help="with --out-dir: local (--jobs processes here, default) | ray (a Ray task per file)")
+    p.add_argument("--ray-address", help="--engine ray: the cluster (default: a local Ray instance with --jobs CPUs)")
     _add_tagging_args(p)
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("serve", help="a tagging service over HTTP and a page to try it (pip install 'munchables[serve]')")
     p.add_argument("--model", required=True, help="the trained model's directory (loaded once, at start)")

@@ -54,6 +54,7 @@ def cmd_train(args) -> int:
     from ..resume import saved_options
     from ..util.threads import set_threads
 
+    refuse_train_outputs_on_inputs(args)
     saved = saved_options(Path(args.out)) if args.resume else None
     if saved is not None:  # --resume alone: the run's own settings, and any flag given again on top
         options = _with_saved(_run_options(args), saved, args.explicit)
@@ -76,6 +77,22 @@ def cmd_train(args) -> int:
     # the scores; the per-sentence counts (for the report's bootstrap) stay in metrics.json
     print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}))
     return 0
+
+
+def refuse_train_outputs_on_inputs(args) -> None:
+    """--out DIR is never an input, nor inside one, and the files a run writes there are none of its inputs
+    (`--transformer DIR --out DIR --overwrite` would have removed the transformer's config.json)."""
+    from ..util.paths import refuse_outputs_on_inputs
+    from ..util.rundir import LOCK_FILE, RUN_FILES
+    from .common import _corpus_inputs
+
+    out = Path(args.out)
+    names = [args.target, *(a for a in (args.aux or []) if a != "auto")] if args.target else []
+    inputs = [(flag, getattr(args, name)) for flag, name in (
+        ("--word-vectors", "word_vectors"), ("--charlm-forward", "charlm_forward"),
+        ("--charlm-backward", "charlm_backward"), ("--transformer", "transformer"))]
+    inputs += _corpus_inputs([n for n in names if n], args.data_dir, "--target/--aux")
+    refuse_outputs_on_inputs([("--out", out), *(("--out", out / name) for name in (*RUN_FILES, LOCK_FILE))], inputs)
 
 
 def _with_saved(options: RunOptions, saved: dict, explicit: set[str]) -> RunOptions:

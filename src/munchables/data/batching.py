@@ -67,6 +67,9 @@ class Batch:
         return len(self.corpora)
 
 
+CHAR_CACHE_WORDS = 1 << 18  # distinct words whose character ids are kept (a training corpus has fewer)
+
+
 class Collator:
     """Turns items (or raw token lists) into `Batch`es; each corpus's split is encoded once."""
 

@@ -172,7 +172,7 @@ class _Written:
 
 class BratOutput:
     """`munch tag --format brat --out FOLDER`: an ``ID.txt`` and ``ID.ann`` per document (same interface as
-    collection.Output: ``done``, ``write(tagged)``, ``close()``)."""
+    collection.Output: ``start(documents)``, ``write(tagged)``, ``close()``, ``skipped``)."""
 
     def __init__(self, path: str | None, resume: bool = False, overwrite: bool = False):
         if path is None:
@@ -189,6 +189,16 @@ class BratOutput:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"--out {path}: cannot create the folder ({e.strerror})") from None
+
+    def start(self, documents):
+        """The documents still to write (collection.Output's interface): with --resume, those whose
+        files the folder does not hold yet (a brat folder is keyed by document id: one file pair each)."""
+        self.skipped = 0
+        for doc in documents:
+            if doc.id in self.done:
+                self.skipped += 1
+                continue
+            yield doc
 
     def write(self, tagged) -> None:
         doc = tagged.document

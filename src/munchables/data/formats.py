@@ -57,6 +57,7 @@ from .bioc_format import (
     read_bioc_xml,
 )
 from .brat import BratOutput, read_brat
+from .colours import type_colour
 from .documents import Document, Passage, check_passages, entity
 from .medline import read_medline
 from .offsets import CODE_POINTS, from_units, length, to_units
@@ -271,7 +272,11 @@ def pubtator_document(doc: Document, found: list[dict], heads: Sequence[str] = (
     doc, found = to_units(doc, found, offsets)
     title, abstract = texts[0], texts[1] if len(texts) == 2 else ""
     lines = [f"{doc.id}|t|{title}", f"{doc.id}|a|{abstract}"]
-    rows = [("entity", e.get("text"), _pubtator_columns(e)) for e in doc.entities + found]
+    # our entities once per span and type: several heads (or models) finding the same give it once
+    ours: dict[tuple, dict] = {}
+    for e in found:
+        ours.setdefault(tuple(_pubtator_columns(e)), e)
+    rows = [("entity", e.get("text"), _pubtator_columns(e)) for e in doc.entities + list(ours.values())]
     rows += [("relation", (r.get("infons") or {}).get("type"), _relation_columns(r)) for r in doc.relations]
     for what, name, cols in rows:
         bad = next((c for c in cols if _PUBTATOR_BREAKS.search(c)), None)
@@ -313,9 +318,6 @@ def conll_document(doc: Document, found: list[dict], heads: Sequence[str], offse
     return "".join(out)
 
 
-# displaCy's entity colours (spaCy, explosion/spaCy displacy/render.py), in order of appearance
-COLOURS = ["#7aecec", "#feca74", "#bfeeb7", "#aa9cfc", "#ff9561", "#c887fb", "#9cc9cc", "#ffeb80", "#ff8197",
-           "#e4e7d2", "#bfe1d9", "#f0d0ff"]
 _CSS = """
 body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
        max-width: 60em; margin: 2em auto; padding: 0 1em; }
@@ -327,12 +329,13 @@ section h2 { font-size: 0.9em; color: #888; font-weight: normal; }
 p.passage { white-space: pre-wrap; line-height: 2.5; }
 mark.entity .label { font-size: 0.6em; font-weight: bold; text-transform: uppercase; margin-left: 0.5em;
                      vertical-align: middle; }
-mark.overlap { box-shadow: inset 0 -0.3em 0 var(--second); }
+mark.overlap { padding-bottom: 0.6em; }
 """
 
 
-def colour(etype: str, types: Sequence[str]) -> str:
-    return COLOURS[list(types).index(etype) % len(COLOURS)] if etype in types else "#ddd"
+def colour(etype: str, types: Sequence[str] = ()) -> str:
+    """The type's one colour (colours.py), the same in every output; `types` is not needed any more."""
+    return type_colour(etype)
 
 
 def html_header(types: Sequence[str], collection=None) -> str:
@@ -349,9 +352,11 @@ def html_document(doc: Document, found: list[dict], heads: Sequence[str] = (), t
     """A section per document; entities highlighted by type, overlaps as segments under several entities.
 
     The text is cut at every entity boundary; a segment inside entities is a ``<mark>`` coloured
-    by the first of them (underlined in the second's colour where two overlap), listing them in
-    ``data-entities``; an entity's label follows its last segment; the title shows type, head and
-    score. Written by hand: displaCy renders spaCy Docs and cannot show overlapping spans this way.
+    by the first one's type, with a band underneath in the colour of each further type where
+    entities of several types overlap, listing them in ``data-entities``; each type's label follows
+    the last segment of its entities, once; the title shows type, head and score of each. Colours
+    belong to the type (colours.py), the same in every output. Written by hand: displaCy renders
+    spaCy Docs and cannot show overlapping spans this way.
     """
     found = doc.entities + found  # what came with the document, then ours
     parts = [f'<section class="document" data-id="{html.escape(doc.id)}">\n<h2>{html.escape(doc.id)}</h2>\n']
@@ -372,14 +377,17 @@ def html_document(doc: Document, found: list[dict], heads: Sequence[str] = (), t
                 parts.append(text)
                 continue
             over = sorted(active.items(), key=lambda ie: ie[0])
-            style = f"background: {colour(over[0][1]['type'], types)}"
+            kinds = list(dict.fromkeys(e["type"] for _, e in over))  # several heads finding one type: one colour
+            style = f"background: {colour(kinds[0])}"
             cls = "entity"
-            if len(over) > 1:
-                style += f"; --second: {colour(over[1][1]['type'], types)}"
+            if len(kinds) > 1:  # one band underneath per further type, stacked, each in its type's colour
+                style += "; box-shadow: " + ", ".join(f"inset 0 -{0.3 * k:.1f}em 0 {colour(t)}"
+                                                      for k, t in enumerate(kinds[1:], 1))
                 cls += " overlap"
             title = "; ".join(f"{e['type']} ({e.get('head')}) {e.get('score')}" if e.get("head") is not None
                               else f"{e['type']} (in the input)" for _, e in over)
-            labels = "".join(f'<span class="label">{html.escape(e["type"])}</span>' for _, e in over if e["end"] == b)
+            ending = dict.fromkeys(e["type"] for _, e in over if e["end"] == b)  # a type's label once
+            labels = "".join(f'<span class="label">{html.escape(t)}</span>' for t in ending)
             ids = " ".join(str(i) for i, _ in over)
             parts.append(f'<mark class="{cls}" data-entities="{ids}" style="{style}" title="{html.escape(title)}">'
                          f"{text}{labels}</mark>")

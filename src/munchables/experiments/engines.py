@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
@@ -21,6 +20,7 @@ from pathlib import Path
 from ..choices import ENGINES, check
 from ..errors import UserError, WorkerDied
 from ..util.checks import threads as check_threads
+from ..util.ray_cluster import connect
 from ..util.versions import library_versions
 from .protocol import BASE_METHOD
 
@@ -130,19 +130,7 @@ class LocalEngine:
             worker.join(timeout=5)
             if worker.is_alive():  # SIGTERM not acted on (e.g. blocked inside a C call): SIGKILL
                 worker.kill()
-                worker.join(timeout=5)
-
-
-def _unreachable(address: str) -> str | None:
-    """Why nothing listens at a Ray address `[ray://]host:port`, or None (also for `auto` and other forms)."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        return None  # "auto", "local" ...: Ray resolves them itself
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-    except OSError as e:
-        return e.strerror or str(e) or e.__class__.__name__
-    return None
+                worker.join()  # SIGKILL cannot be ignored: only the wait for the kernel (seconds on a loaded machine)
 
 
 class RayEngine:
@@ -150,25 +138,10 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, gpus: float = 0, cpus: float = 1, retries: int = 2,
                  init_kwargs: dict | None = None):
-        try:
-            import ray
-        except ImportError:
-            raise UserError("--engine ray needs Ray: pip install 'munchables[ray]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            unreachable = address and _unreachable(address)
-            if unreachable:  # ray.init would retry for about two minutes before saying so
-                raise UserError(f"--ray-address {address}: nothing answers there ({unreachable}); start a cluster "
-                                "with `ray start --head`, or leave --ray-address out to run a local Ray instance")
-            try:
-                ray.init(address=address, **(init_kwargs or {}))
-            except (ConnectionError, RuntimeError, ValueError) as e:  # no cluster there: one line, not Ray's traceback
-                first = (str(e).strip().splitlines() or [e.__class__.__name__])[0]
-                raise UserError(f"--ray-address {address}: cannot connect to a Ray cluster ({first}); start one "
-                                "with `ray start --head`, or leave --ray-address out to run a local Ray instance") from None
+        self.ray = connect(address, init_kwargs)
         self.slots = 1 << 30  # submit everything ready: Ray's scheduler queues it
         self.threads = max(1, int(cpus))
-        self.task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=retries)(run_trial)
+        self.task = self.ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=retries)(run_trial)
 
     def submit(self, trial, runs_dir, data_dir, device):
         payload = asdict(trial) | {"key": trial.key}

@@ -440,6 +440,13 @@ def _bars(out: Path, plt, np, cells: dict, methods: list[str], targets: list[str
     plt.close(fig)
 
 
+# every file write_report may write into --out (the command checks that none of them is the store)
+REPORT_FILES = ("report.md", "table2.csv", "table3.csv", "table4.csv", "gain_matrix.csv", "dev_curves.csv",
+                "significance.csv", "gain_intervals.csv", "preset_comparison.csv", "test_f1_bars.png", "gain_heatmap.png",
+                "gain_intervals.png",
+                "dev_curves.png", "control.csv", "gain_by_size.csv", "gain_vs_size.png")
+
+
 @dataclass
 class Inputs:
     """What every section of the report reads: the chosen preset's trials and the store's counts."""

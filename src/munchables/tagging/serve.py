@@ -310,7 +310,7 @@ def create_app(tagger: Tagger, limits: Limits = Limits(), threads: int | None = 
                model_name: str = "") -> FastAPI:
     """The service around a loaded tagger; run it with uvicorn (`serve`) or FastAPI's TestClient."""
     batcher = Batcher(tagger, threads, batch_size)
-    all_types = tagger.types("all")  # colours are given by place among every head's types: stable across choices
+    all_types = tagger.types("all")  # the legend: every head's types (a type's colour is its own: colours.py)
 
     @asynccontextmanager
     async def lifespan(app):

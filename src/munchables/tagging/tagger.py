@@ -9,6 +9,7 @@ collection of any size, batching sentences across documents.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -98,6 +99,7 @@ class Tagger:
     def __init__(self, model: MultiTaskTagger, vocab: Vocabularies, target: str, device: torch.device):
         self.model, self.vocab, self.target, self.device = model.to(device), vocab, target, device
         self.collate = Collator(vocab, {})
+        self.sha256: str | None = None  # of the model file it was loaded from (outputs record it: sidecar.py)
 
     @property
     def corpora(self) -> list[str]:
@@ -149,7 +151,9 @@ class Tagger:
         except (RuntimeError, TypeError, AttributeError) as e:
             raise UserError(f"{path}: the weights do not fit the model they describe ({str(e).splitlines()[0]})") from None
         dev = device if isinstance(device, torch.device) else pick_device(device)
-        return cls(model, vocab, state["target"], dev)
+        tagger = cls(model, vocab, state["target"], dev)
+        tagger.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        return tagger
 
     def tag(self, token_lists: Sequence[Sequence[str]], corpus: str | None = None, batch_size: int = 256,
             progress: Progress | None = None) -> list[list[str]]:
