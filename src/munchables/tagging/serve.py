@@ -154,8 +154,7 @@ class Batcher:
             raise
 
     def _run(self) -> None:
-        if self.threads is not None:  # torch's thread count is per thread: set it where the model runs
-            set_threads(self.threads)
+        set_threads(self.threads)  # torch's thread count is per thread: set it where the model runs
         while True:
             job = self.queue.get()
             if job is None:
