@@ -22,7 +22,7 @@ import torch
 from .data.batching import Collator
 from .util.checks import finite
 from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, NEEDS_AUX, check
-from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.corpus import Corpus, available_corpora, corpus_family, default_data_dir, load_corpus
 from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .util.device import pick_device
@@ -30,7 +30,7 @@ from .embeddings.features import build_features, validate as validate_embeddings
 from .embeddings.word_vectors import VectorSubset, load_vectors, lookup, vector_words
 from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
-from .ordering import random_order, sorted_order
+from .ordering import check_orderable, random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
 from .tagging.tagger import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
@@ -105,6 +105,8 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
         names = [c for c in available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
+    if options.method in ("iter", "stack") and options.aux_order == "random":  # before loading any of them
+        check_orderable(names, {n: corpus_family(_corpus_name(n)) for n in names})
     aux_limit = None if options.aux_whole else options.train_limit
     aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch), aux_limit) for n in names]
     for a in aux:
@@ -113,6 +115,12 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
     if len({a.name for a in aux}) != len(aux):
         raise UserError(f"--aux names a corpus twice: {', '.join(a.name for a in aux)}")
     return target, aux
+
+
+def _corpus_name(name_or_path: str) -> str:
+    """The name load_corpus will give: a directory's own name, else the id as given."""
+    given = Path(name_or_path).expanduser()
+    return given.resolve().name if given.is_dir() else name_or_path
 
 
 def _with_dev(options: RunOptions, corpus: Corpus, limit: int | None) -> Corpus:

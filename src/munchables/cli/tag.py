@@ -21,7 +21,8 @@ def cmd_evaluate(args) -> int:
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
-    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch)
+    # only the split it scores: a folder holding only a test file is enough
+    corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch, splits=(args.split,))
     result = evaluate_tagger(tagger, corpus, args.split, progress=False if args.quiet else None)
     head = result["head"]
     if args.json:

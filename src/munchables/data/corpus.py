@@ -172,10 +172,10 @@ def _split_candidates(corpus_dir: Path, split: str) -> list[Path]:
         raise UserError(f"{corpus_dir}: cannot list the corpus directory ({e.strerror}); make it readable (chmod)") from None
 
 
-def split_files(corpus_dir: Path) -> dict[str, Path]:
-    """The train, dev and test file of a corpus directory; a missing or doubled split is an error."""
+def split_files(corpus_dir: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Path]:
+    """The train, dev and test file of a corpus directory (or only `splits`); a missing or doubled split is an error."""
     files = {}
-    for split in SPLITS:
+    for split in splits:
         found = _split_candidates(corpus_dir, split)
         if not found:
             stems = " or ".join(SPLIT_NAMES[split])
@@ -337,17 +337,18 @@ def read_column_file(path: Path) -> list[Sentence]:
 
 
 def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None,
-                fetch_missing: bool = False) -> Corpus:
+                fetch_missing: bool = False, splits: tuple[str, ...] = SPLITS) -> Corpus:
     """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
     `train_limit` keeps the first N training sentences; `fetch_missing` fetches a named corpus that
-    `data_dir` lacks (find_corpus_dir)."""
+    `data_dir` lacks (find_corpus_dir). `splits`: the ones read (and required); the others are empty
+    (`munch evaluate` reads only the split it scores, so a folder with only a test file will do)."""
     if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
                                     or train_limit < 1):
         raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
                         f"(use --train-limit N with N >= 1)")
     corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir(), fetch_missing)
-    files = split_files(corpus_dir)
-    splits = {split: read_column_file(path) for split, path in files.items()}
+    files = split_files(corpus_dir, splits)
+    splits = {split: [] for split in SPLITS} | {split: read_column_file(path) for split, path in files.items()}
     if train_limit is not None:
         splits["train"] = splits["train"][:train_limit]
     name = corpus_dir.resolve().name
