@@ -70,3 +70,19 @@ def test_merge_copies_missing_trials_with_their_counts_and_leaves_present_ones(t
     with Store(tmp_path / "here.sqlite") as here:
         assert here.merge_from(tmp_path / "there.sqlite") == (0, 2)
     assert main(["merge-stores", "--store", str(tmp_path / "here.sqlite"), str(tmp_path / "here.sqlite")]) == 2
+
+
+def test_reading_a_store_leaves_nothing_beside_it(tmp_path):
+    """Issue 27.5: `munch report` opens the store read-only and must not leave -wal/-shm files."""
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        _record(store, "a", 0.5, [[1, 0, 1]])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with Store(path, readonly=True) as store:
+        assert [t["key"] for t in store.trials()] == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["store.sqlite"]
+    # while a writer holds the store, the reader sees its committed trials
+    with Store(path) as writer:
+        _record(writer, "b", 0.7, [[1, 0, 0]])
+        with Store(path, readonly=True) as reader:
+            assert sorted(t["key"] for t in reader.trials()) == ["a", "b"]

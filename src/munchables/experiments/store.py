@@ -70,7 +70,12 @@ class Store:
     """The SQLite results store at `path` (created with its parents when missing).
 
     `readonly` opens an existing store for reading only (`munch report`): SQLite's URI mode=ro,
-    so nothing is created, no table added and the journal mode left as it is.
+    so nothing is created, no table added and the journal mode left as it is. A reader of a WAL
+    database still makes the -wal and -shm files beside it and, being read-only, cannot remove
+    them; so when no -wal file is there (no writer is at work: a writer in WAL mode always has
+    one) the store is opened `immutable=1` as well, which reads the file alone and leaves nothing
+    behind. With a -wal file (a `munch reproduce` writing now) it is read as usual, seeing the
+    writer's committed trials; those files are the writer's.
     """
 
     def __init__(self, path: str | Path, readonly: bool = False):
@@ -80,7 +85,8 @@ class Store:
         if readonly:
             if not self.path.is_file():
                 raise UserError(f"--store {self.path}: no results store; run `munch reproduce --store {self.path}` first")
-            self.db = self._connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            quiet = not Path(f"{self.path}-wal").exists()
+            self.db = self._connect(f"{self.path.absolute().as_uri()}?mode=ro" + ("&immutable=1" if quiet else ""), uri=True)
             self._check_tables()
             return
         if self.path.exists() and not self._is_store(self.path):
