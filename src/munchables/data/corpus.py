@@ -279,7 +279,9 @@ def _parse_columns(text: str, path: Path) -> list[tuple[list[str], list[str]]]:
     width, width_line = 0, 0  # column count of the file's first token line, and that line's number
     for number, line in enumerate(text.split("\n"), 1):
         line = line.rstrip()
-        if not line or line.startswith("-DOCSTART-"):
+        # munch predict's CoNLL output reads back as a corpus (its last tag column): its comment lines
+        # (tagging/formats.py) end sentences like -DOCSTART-
+        if not line or line.startswith(("-DOCSTART-", "# document = ", "# columns = ")):
             if tokens:
                 sentences.append((tokens, tags))
                 tokens, tags = [], []

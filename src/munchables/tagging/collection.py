@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .documents import Document
 from ..errors import UserError
 from ..choices import INPUT_FORMATS
-from .formats import OUTPUT_FORMATS, READERS, STDIN
+from .formats import CONLL_COLUMNS, OUTPUT_FORMATS, READERS, STDIN
 from .heads import Tagged
 
 log = logging.getLogger("munchables")
@@ -110,7 +110,7 @@ class Output:
             if resume:
                 raise UserError("--resume needs --out FILE: the output it continues")
             self.file, self.close_file = _stdout_bytes(), False
-            self._write(self.spec.header(self.types))
+            self._write(self.spec.header(self.types, self.heads))
             return
         target = Path(path)
         exists = target.exists() and target.stat().st_size > 0
@@ -120,6 +120,7 @@ class Output:
             raise UserError(f"--out {path}: the file exists; --resume continues it, --overwrite replaces it")
         keep = 0
         if exists and resume:
+            self._check_columns(target)
             done, keep = scan_output(target, fmt)
             self.done, self.first = set(done), not done
         try:
@@ -131,7 +132,17 @@ class Output:
         self.file.seek(keep)
         self.file.truncate()
         if keep == 0:
-            self._write(self.spec.header(self.types))
+            self._write(self.spec.header(self.types, self.heads))
+
+    def _check_columns(self, target: Path) -> None:
+        """A CoNLL file continued with other heads would mix columns: its header must be this run's."""
+        with open(target, "rb") as f:
+            first = f.readline().decode("utf-8", errors="replace")
+        wanted = self.spec.header(self.types, self.heads)
+        if first.startswith(CONLL_COLUMNS) and first != wanted:
+            raise UserError(f"--out {target}: its columns are {first[len(CONLL_COLUMNS):].strip()}, this run's would be "
+                            f"{wanted[len(CONLL_COLUMNS):].strip()}; resume with the --heads it was written with, "
+                            "or --overwrite")
 
     def _write(self, text: str) -> None:
         if text:

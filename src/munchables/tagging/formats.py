@@ -215,6 +215,14 @@ def pubtator_document(doc: Document, found: list[dict], heads: Sequence[str] = (
     return "\n".join(lines) + "\n\n"
 
 
+CONLL_COLUMNS = "# columns = "  # the first line of a CoNLL output: what each column holds
+
+
+def conll_header(types: Sequence[str], heads: Sequence[str]) -> str:
+    """``# columns = token tag:HEAD ...``: the tag columns in order, one per head (`--heads`)."""
+    return CONLL_COLUMNS + " ".join(["token", *(f"tag:{h}" for h in heads)]) + "\n"
+
+
 def conll_document(doc: Document, found: list[dict], heads: Sequence[str]) -> str:
     """``# document = ID``, then a token per line with one IOB2 tag column per head, a blank line after each sentence.
 
@@ -303,7 +311,7 @@ def colour(etype: str, types: Sequence[str]) -> str:
     return COLOURS[list(types).index(etype) % len(COLOURS)] if etype in types else "#ddd"
 
 
-def html_header(types: Sequence[str]) -> str:
+def html_header(types: Sequence[str], heads: Sequence[str] = ()) -> str:
     legend = " ".join(f'<mark style="background: {colour(t, types)}">{html.escape(t)}</mark>' for t in types)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>munchables: entities</title>\n'
             f"<style>{_CSS}</style>\n</head>\n<body>\n<div class=\"legend\">{legend}</div>\n")
@@ -376,11 +384,11 @@ def _pubtator_id(line: str) -> str | None:
     return head[0] if len(head) == 3 and head[1] == "t" and "\t" not in head[0] else None
 
 
-def _bioc_json_header(types: Sequence[str]) -> str:
+def _bioc_json_header(types: Sequence[str], heads: Sequence[str] = ()) -> str:
     return '{"source": "munchables", "date": "", "key": "", "infons": {}, "documents": [\n'
 
 
-def _bioc_xml_header(types: Sequence[str]) -> str:
+def _bioc_xml_header(types: Sequence[str], heads: Sequence[str] = ()) -> str:
     return ("<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n<!DOCTYPE collection SYSTEM 'BioC.dtd'>\n"
             "<collection><source>munchables</source><date></date><key></key>\n")
 
@@ -389,7 +397,7 @@ def _bioc_xml_header(types: Sequence[str]) -> str:
 class OutputFormat:
     document: Callable[..., str]  # (document, entities, heads) -> that document's text
     doc_id: Callable[[str], str | None]  # the id of the document a line begins, else None
-    header: Callable[[Sequence[str]], str] = lambda types: ""  # given the entity types
+    header: Callable[[Sequence[str], Sequence[str]], str] = lambda types, heads: ""  # given the entity types and heads
     footer: str = ""
     separator: str = ""  # written before every document but the first (BioC JSON's comma)
     needs_types: bool = field(default=False)  # the document function takes types= (HTML colours)
@@ -398,7 +406,7 @@ class OutputFormat:
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "jsonl": OutputFormat(jsonl_document, _json_id),
     "pubtator": OutputFormat(pubtator_document, _pubtator_id),
-    "conll": OutputFormat(conll_document, _match_id(r"# document = (.*)$", unescape=False)),
+    "conll": OutputFormat(conll_document, _match_id(r"# document = (.*)$", unescape=False), conll_header),
     "bioc-xml": OutputFormat(bioc_xml_document, _match_id(r"<document><id>(.*?)</id>"), _bioc_xml_header,
                              "</collection>\n"),
     "bioc-json": OutputFormat(bioc_json_document, _json_id, _bioc_json_header, "]}\n", ","),
