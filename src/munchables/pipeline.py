@@ -32,6 +32,7 @@ from .util.files import atomic_write_text, ensure_dir
 from .methods import ITER_SWITCH, METHODS
 from .ordering import check_orderable, random_order, sorted_order
 from .model import ModelConfig, MultiTaskTagger, init_word_embeddings
+from .tagging.fitness import describe as describe_heads, unfit as unfit_heads
 from .tagging.tagger import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
 from .util.rundir import claim
@@ -66,6 +67,7 @@ class RunOptions:
     overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
     keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (to extend it later)
     keep: str = "last"  # one of KEEP
+    score_heads: bool = False  # at the end, score every auxiliary head on its own dev set (munch train; tagging/fitness.py)
     train: TrainConfig = field(default_factory=TrainConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
@@ -301,17 +303,40 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
             c.name: {split: evaluate_corpus(model, vocab, c, split, device, per_sentence=True) for split in ("dev", "test")}
             for c in aux
         }
-    Tagger(model, vocab, target.name, device).save(out, options=record)
+    heads = _head_scores(options, model, vocab, target, aux, metrics, device)
+    if heads is not None:
+        metrics["heads"] = heads
+    Tagger(model, vocab, target.name, device).save(out, options=record, heads=heads,
+                                                   training={"torch_rng": torch.get_rng_state()})
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if not options.keep_checkpoint:  # as large as the model; only needed to extend the run later
         trainer.checkpoint_path.unlink(missing_ok=True)
         (out / "best.pt").unlink(missing_ok=True)
+    if heads is not None and len(heads) > 1:
+        log.info("heads (each scored on its own corpus's dev set):\n%s", describe_heads(heads))
+        warning = unfit_heads(heads, list(heads)[1:], target.name)
+        if warning:
+            log.warning("%s", warning)
     if options.train_on_dev:
         log.info("%s on %s: test F1 %.4f (trained on train + dev)", options.method, target.name, metrics["test"]["f1"])
     else:
         log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
                  metrics["dev"]["f1"], metrics["test"]["f1"])
     return metrics
+
+
+def _head_scores(options: RunOptions, model, vocab, target: Corpus, aux: list[Corpus], metrics: dict,
+                 device) -> dict | None:
+    """{head: {"dev_f1", "role"}}, the target first (tagging/fitness.py); None for a model trained on dev."""
+    if options.train_on_dev:
+        return None
+    heads = {target.name: {"dev_f1": metrics["dev"]["f1"], "role": "target"}}
+    for c in aux:
+        if options.method == "multi-task":
+            heads[c.name] = {"dev_f1": metrics["per_corpus"][c.name]["dev"]["f1"], "role": "multi-task"}
+        elif options.score_heads:  # a decoding of every auxiliary dev set: munch train asks, reproduce's trials not
+            heads[c.name] = {"dev_f1": evaluate_corpus(model, vocab, c, "dev", device)["f1"], "role": "auxiliary"}
+    return heads
 
 
 # --- SingleAux candidates, shared by single-aux and the sorted order ------------------------------

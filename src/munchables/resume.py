@@ -18,7 +18,7 @@ from .errors import UserError
 
 # How, not what: a resumed run may change these freely.
 FREE = {"device", "embedding_cache", "trace", "progress", "resume", "overwrite", "keep_checkpoint", "out",
-        "fetch"}
+        "fetch", "score_heads"}
 SPECIAL_FLAGS = {"lstm": "--no-lstm"}  # option -> the flag that sets it, where the names differ
 
 

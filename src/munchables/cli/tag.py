@@ -35,6 +35,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.fitness import unfit
     from ..tagging.tagger import Tagger
 
     _set_threads(args)
@@ -42,6 +43,9 @@ def cmd_predict(args) -> int:
         raise UserError("--batch-size must be at least 1")
     tagger = Tagger.load(args.model, args.device)
     heads = tagger.heads(args.heads)
+    warning = unfit(tagger.head_scores, heads, tagger.target)  # heads trained only as helpers, scoring low
+    if warning:
+        log.warning("munch %s: %s", args.command, warning)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit)
     if args.format == "json":  # one document's entities as one JSON array, offsets into the input as given
         found = one_document_entities(tagger.stream(documents, heads, args.overlap, args.batch_size))

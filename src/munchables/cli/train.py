@@ -53,7 +53,7 @@ def _run_options(args: argparse.Namespace, out: str | None):
         train_limit=args.train_limit, aux_whole=args.aux_whole, cache_dir=args.cache_dir, device=getattr(args, "device", "cpu"),
         resume=getattr(args, "resume", False), trace=getattr(args, "trace", False),
         overwrite=getattr(args, "overwrite", False), keep_checkpoint=getattr(args, "keep_checkpoint", False),
-        keep=getattr(args, "keep", "last"),
+        keep=getattr(args, "keep", "last"), score_heads=True,
         train=TrainConfig(lr=args.lr, batch_size=args.batch_size, max_epochs=args.max_epochs, seed=args.seed,
                           loss_reduction=args.loss_reduction),
         model=ModelConfig(word_dim=args.word_dim, hidden=args.hidden, dropout=args.dropout,
@@ -96,8 +96,11 @@ def cmd_train(args) -> int:
         options = _run_options(args, args.out)
     set_threads(args.threads)
     metrics = train(options)
-    # the scores; the per-sentence counts (for the report's bootstrap) stay in metrics.json
-    print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}))
+    # the last line is the log's sentence ("single-task on ncbi-disease: dev F1 ..., test F1 ..."); with
+    # --json the scores on standard output too (the per-sentence counts stay in metrics.json)
+    if args.json:
+        print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}
+                         | ({"heads": metrics["heads"]} if "heads" in metrics else {})))
     return 0
 
 
@@ -145,6 +148,8 @@ def register(sub) -> None:
                    help="keep checkpoint.pt after the run finishes (as large as the model), to extend it later with --resume")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--trace", action="store_true", help="write every update to DIR/trace.jsonl")
+    p.add_argument("--json", action="store_true", help="also print the dev and test scores (and each head's dev F1) "
+                                                        "as one JSON line on standard output")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("schedule", help="print the updates `munch train` would perform, one JSON object per line; trains nothing")

@@ -98,6 +98,7 @@ class Tagger:
     def __init__(self, model: MultiTaskTagger, vocab: Vocabularies, target: str, device: torch.device):
         self.model, self.vocab, self.target, self.device = model.to(device), vocab, target, device
         self.collate = Collator(vocab, {})
+        self.head_scores: dict[str, dict] = {}  # {head: {"dev_f1", "role"}} as munch train scored them (tagging/fitness.py)
 
     @property
     def corpora(self) -> list[str]:
@@ -149,7 +150,12 @@ class Tagger:
         except (RuntimeError, TypeError, AttributeError) as e:
             raise UserError(f"{path}: the weights do not fit the model they describe ({str(e).splitlines()[0]})") from None
         dev = device if isinstance(device, torch.device) else pick_device(device)
-        return cls(model, vocab, state["target"], dev)
+        tagger = cls(model, vocab, state["target"], dev)
+        scores = state.get("heads")  # absent in models written before munch train scored every head
+        if isinstance(scores, dict):
+            tagger.head_scores = {h: s for h, s in scores.items()
+                                  if isinstance(s, dict) and isinstance(s.get("dev_f1"), (int, float)) and h in vocab.tags}
+        return tagger
 
     def tag(self, token_lists: Sequence[Sequence[str]], corpus: str | None = None, batch_size: int = 256,
             progress: Progress | None = None) -> list[list[str]]:
