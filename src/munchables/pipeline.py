@@ -36,6 +36,7 @@ from .tagging.fitness import describe as describe_heads, unfit as unfit_heads
 from .tagging.tagger import Tagger, decode
 from .resume import check as check_resume, differences, extends, given_options, saved_options
 from .util.rundir import claim
+from .util.serialization import load_torch
 from .schedules import Schedule, Update
 from .trainer import TrainConfig, Trainer
 from .data.vocab import Vocabularies, build_vocabularies, normalise
@@ -244,10 +245,39 @@ def _finished(options: RunOptions, out: Path, before: dict | None) -> dict | Non
     if (out / "checkpoint.pt").exists():
         return None  # replayed: the checkpoint restores it, a raised cap trains on
     if raised:
-        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, so it cannot be extended; "
-                        "train with --keep-checkpoint to extend a run later, or start again with --overwrite")
+        return None  # extended from model.pt and log.jsonl (finished_state)
     log.info("%s: the run has finished; nothing to resume", out)
     return json.loads((out / "metrics.json").read_text())
+
+
+def finished_state(options: RunOptions, out: Path) -> dict:
+    """The trainer's restore state of a finished run whose checkpoint.pt was removed, from model.pt and log.jsonl.
+
+    Plain SGD keeps no state but its rate (no momentum), the rate and the plateau rule's state
+    follow from the logged epoch losses (the trainer replays them), the batch streams from the seed,
+    and model.pt holds the last epoch's weights and torch's random state at its end (for dropout).
+    So a run extended from these trains on exactly as one that kept its checkpoint.
+    """
+    fix = "train with --keep-checkpoint to extend a run later, or start again with --overwrite"
+    if options.keep != "last":
+        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, and its model.pt is the "
+                        f"epoch of the best dev F1 (--keep {options.keep}), not the last, so it cannot be extended; {fix}")
+    state = load_torch(out / "model.pt", "model", fix)
+    rng = state.get("training", {}).get("torch_rng") if isinstance(state, dict) and isinstance(state.get("training"), dict) else None
+    log_path = out / "log.jsonl"
+    if rng is None or not log_path.exists():
+        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, and "
+                        f"{'its model.pt predates extending from it' if rng is None else 'log.jsonl is missing'}, so it "
+                        f"cannot be extended; {fix}")
+    try:
+        history = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        last = [r for r in history if r["event"] == "epoch"][-1]
+        position = (last["stage"], last["epoch"])
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise UserError(f"{log_path}: not the epoch log munch train writes ({e.__class__.__name__}); {fix}") from None
+    log.info("%s: extending the finished run from model.pt and log.jsonl (its checkpoint was removed)", out)
+    return {"position": position, "model": state["state_dict"], "optimizer": None, "rule": None,
+            "history": history, "torch_rng": rng}
 
 
 def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path) -> dict:
@@ -266,6 +296,12 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
             and extends(before["train"].get("max_epochs"), options.train.max_epochs)):
         raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
                         "ended under the old cap; leave --max-epochs out, or train anew with another --out")
+    extend_finished = (before is not None and (out / "metrics.json").exists() and not (out / "checkpoint.pt").exists()
+                       and extends(before["train"].get("max_epochs"), options.train.max_epochs))
+    if extend_finished and options.method == "stack":
+        raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
+                        "ended under the old cap; leave --max-epochs out, or train anew with another --out")
+    finished = finished_state(options, out) if extend_finished else None
     device = pick_device(options.device)
     started = time.perf_counter()
     model, vocab = build_model(options, [target, *aux])
@@ -281,7 +317,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
         dev_f1=None if options.train_on_dev else lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
         stage_metrics=target_metrics if options.method == "stack" else None,
         resume=options.resume, trace=options.trace, progress=options.progress,
-        keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux),
+        keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux), finished=finished,
     )
     updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
