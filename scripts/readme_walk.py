@@ -81,7 +81,7 @@ ALWAYS: list[tuple[str, str, str]] = [
 ]
 MARKS = ("internet", "mirror", "gpu", "cluster", "elsewhere", "long")
 # what a command must print last: the quick start's sentence (README: "ends with `single-task on ...`")
-EXPECT_LAST = [(r"munch train --target ncbi-disease --train-limit", r"^single-task on ncbi-disease: dev F1 \d\.\d{4}, test F1 \d\.\d{4}$")]
+EXPECT_LAST = [(r"munch train --target ncbi-disease --train-limit", r"^single-task on ncbi-disease: dev F1 [0-9]\.[0-9]{4}, test F1 [0-9]\.[0-9]{4}$")]  # grep -E
 
 
 @dataclass
@@ -185,6 +185,7 @@ def main() -> int:
     p.add_argument("--with-tests", action="store_true", help="run the set-up block's test suite too")
     p.add_argument("--work", help="where to clone (default: a new temp dir, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the clone and its runs/ afterwards")
+    p.add_argument("--keep-going", action="store_true", help="run every block, then fail if any did (default: stop at the first)")
     p.add_argument("--dry-run", action="store_true", help="print what each block would run, from this checkout's README; run nothing")
     p.add_argument("--timeout", type=float, default=3600, help="seconds one block may take (default 3600)")
     args = p.parse_args()
@@ -212,6 +213,7 @@ def main() -> int:
     found = blocks(readme)
     print(f"readme_walk: {len(found)} blocks of README.md at {head}, in {clone} (venv: {args.venv}, "
           f"{'as written' if args.as_written else 'shrunk'}; corpora: {args.data_dir})", flush=True)
+    failed: list[str] = []
     try:
         for i, block in enumerate(found, 1):
             t0 = time.perf_counter()
@@ -237,13 +239,15 @@ def main() -> int:
                 script, lang = "\n".join(lines) + "\n", ["bash"]
             try:
                 done = subprocess.run([*lang, "-"], input=script, text=True, cwd=clone, env=env, timeout=args.timeout)
+                why = f"exited {done.returncode}" if done.returncode else ""
             except subprocess.TimeoutExpired:
-                print(f"readme_walk: FAILED: block {i} (README line {block.line}) ran past {args.timeout:.0f} s", flush=True)
-                return 1
+                why = f"ran past {args.timeout:.0f} s"
             print(f"--- block {i}: {time.perf_counter() - t0:.0f} s", flush=True)
-            if done.returncode != 0:
-                print(f"readme_walk: FAILED: block {i} (README line {block.line}) exited {done.returncode}", flush=True)
-                return 1
+            if why:
+                failed.append(f"block {i} (README line {block.line}) {why}")
+                print(f"readme_walk: FAILED: {failed[-1]}", flush=True)
+                if not args.keep_going:
+                    return 1
     finally:
         if serve_pids.exists():
             for pid in serve_pids.read_text().split():
@@ -253,6 +257,9 @@ def main() -> int:
                     pass
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
+    if failed:
+        print(f"\nreadme_walk: {len(failed)} of {len(found)} blocks FAILED: {'; '.join(failed)}", flush=True)
+        return 1
     print(f"\nreadme_walk: all {len(found)} blocks passed in {time.perf_counter() - started:.0f} s "
           f"(README at {head}, venv {args.venv}, {'as written' if args.as_written else 'shrunk'})", flush=True)
     return 0

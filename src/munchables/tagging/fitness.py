@@ -6,7 +6,7 @@ and training stops when the *target's* loss stops improving (the paper's rule), 
 helpers have learnt. After the README's iter example (chemicals as an auxiliary corpus) the
 chemical head scored dev F1 0.09 and found no chemical in real abstracts. So `munch train` scores
 every head on its own corpus's dev set at the end (`heads` in metrics.json and model.pt), and
-`munch predict`/`munch tag` warns when it is asked to tag with a head below FIT_F1. To tag several
+`munch predict` warns when it is asked to tag with a head below FIT_F1. To tag several
 types well: train with `--method multi-task` (every head is a target), or train one model per type.
 """
 
