@@ -292,16 +292,12 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     finished = _finished(options, out, before)
     if finished is not None:
         return finished
-    if (before is not None and options.method == "stack" and (out / "checkpoint.pt").exists()
-            and extends(before["train"].get("max_epochs"), options.train.max_epochs)):
+    raised = before is not None and extends(before["train"].get("max_epochs"), options.train.max_epochs)
+    checkpoint, done = (out / "checkpoint.pt").exists(), (out / "metrics.json").exists()
+    if raised and options.method == "stack" and (checkpoint or done):
         raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
                         "ended under the old cap; leave --max-epochs out, or train anew with another --out")
-    extend_finished = (before is not None and (out / "metrics.json").exists() and not (out / "checkpoint.pt").exists()
-                       and extends(before["train"].get("max_epochs"), options.train.max_epochs))
-    if extend_finished and options.method == "stack":
-        raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
-                        "ended under the old cap; leave --max-epochs out, or train anew with another --out")
-    finished = finished_state(options, out) if extend_finished else None
+    finished = finished_state(options, out) if raised and done and not checkpoint else None  # extend it
     device = pick_device(options.device)
     started = time.perf_counter()
     model, vocab = build_model(options, [target, *aux])
@@ -343,7 +339,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     if heads is not None:
         metrics["heads"] = heads
     Tagger(model, vocab, target.name, device).save(out, options=record, heads=heads,
-                                                   training={"torch_rng": torch.get_rng_state()})
+                                                   training={"torch_rng": trainer.last_rng})  # to extend it later
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if not options.keep_checkpoint:  # as large as the model; only needed to extend the run later
         trainer.checkpoint_path.unlink(missing_ok=True)

@@ -94,6 +94,7 @@ class Trainer:
         self._done: dict[tuple[int, int], dict] = {}
         self._clock = time.perf_counter()
         self.resumed_seconds = 0.0  # wall time the checkpoint's work took in earlier processes
+        self.last_rng = torch.get_rng_state()  # torch's random state at the last checkpoint (pipeline saves it in model.pt)
         if resume:
             self._load_checkpoint(finished)
         self._new_epoch()
@@ -227,6 +228,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
         atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+        self.last_rng = state["torch_rng"]  # model.pt keeps it too: a finished run extends without its checkpoint
         atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
 
     def _load_checkpoint(self, finished: dict | None = None) -> None:
@@ -264,5 +266,6 @@ class Trainer:
             self.rule = PlateauRule(**state["rule"])
         self._set_lr(self.rule.lr)
         torch.set_rng_state(state["torch_rng"])
+        self.last_rng = state["torch_rng"]
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
