@@ -60,3 +60,13 @@ def test_predict_warns_about_heads_trained_only_as_helpers(tiny_corpora, tmp_pat
         assert main(["predict", "--model", str(out), "--input", str(text), "--heads", "all"]) == 0
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     capsys.readouterr()
+
+
+def test_the_warning_advises_by_how_the_low_heads_were_trained():
+    heads = {"t": {"dev_f1": 0.3, "role": "target"}, "m": {"dev_f1": 0.2, "role": "multi-task"},
+             "a": {"dev_f1": 0.1, "role": "auxiliary"}, "ok": {"dev_f1": 0.8, "role": "multi-task"}}
+    assert fitness.unfit(heads, ["t", "ok"], "t") is None  # the target's own score is the run's result
+    tasks = fitness.unfit(heads, ["t", "m", "ok"], "t")
+    assert "m (dev F1 0.20)" in tasks and "train longer" in tasks and "helper" not in tasks and "ok" not in tasks
+    helpers = fitness.unfit(heads, ["a", "m"], "t")
+    assert "a (dev F1 0.10, a helper)" in helpers and "--method multi-task" in helpers

@@ -39,9 +39,10 @@ def unfit(heads: dict[str, dict], chosen: list[str], target: str) -> str | None:
         return None
     named = ", ".join(f"{h} (dev F1 {heads[h]['dev_f1']:.2f}{', a helper' if heads[h]['role'] == 'auxiliary' else ''})"
                       for h in low)
-    helpers = any(heads[h]["role"] == "auxiliary" for h in low)
-    why = (f"auxiliary heads were trained only as helpers for {target}, until {target} stopped improving; "
-           if helpers else "")
-    return (f"heads not fit to tag with: {named}; {why}their entities will be mostly wrong or missing. "
-            "To tag these types, train with --method multi-task (every corpus a task of its own) or train a "
-            "model per type with it as --target (README, 'A tagger for several entity types')")
+    if any(heads[h]["role"] == "auxiliary" for h in low):
+        advice = (f"auxiliary heads were trained only as helpers for {target}, until {target} stopped improving. "
+                  "To tag these types, train with --method multi-task (every corpus a task of its own) or train a "
+                  "model per type with it as --target (README, 'A tagger for several entity types')")
+    else:
+        advice = "they were trained as tasks of their own but have not learnt enough: train longer (--max-epochs) or on more sentences"
+    return f"heads not fit to tag with: {named}; their entities will be mostly wrong or missing; {advice}"
