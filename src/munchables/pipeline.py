@@ -66,7 +66,7 @@ class RunOptions:
     fetch: bool = False  # fetch a named corpus missing from the data directory (munch train: unless --no-fetch)
     train_on_dev: bool = False  # final models: every corpus's dev split (first train_limit sentences) joins its training data (section 4.1); dev F1 then selects nothing
     overwrite: bool = False  # replace a run that out already holds (else refused unless resume)
-    keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (to extend it later)
+    keep_checkpoint: bool = False  # keep out/checkpoint.pt after a finished run (extending one needs it only with keep best-dev)
     keep: str = "last"  # one of KEEP
     score_heads: bool = False  # at the end, score every auxiliary head on its own dev set (munch train; tagging/fitness.py)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -145,7 +145,8 @@ def register(sub) -> None:
     p.add_argument("--keep", default="last", help="the model kept: last (the last epoch's, as the paper) | best-dev "
                                                   "(the epoch of the best target dev F1)")
     p.add_argument("--keep-checkpoint", action="store_true",
-                   help="keep checkpoint.pt after the run finishes (as large as the model), to extend it later with --resume")
+                   help="keep checkpoint.pt after the run finishes (as large as the model); a finished run extends "
+                        "(--resume --max-epochs N) from model.pt and log.jsonl without it, except a --keep best-dev run")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--trace", action="store_true", help="write every update to DIR/trace.jsonl")
     p.add_argument("--json", action="store_true", help="also print the dev and test scores (and each head's dev F1) "
