@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from munchables.data.corpus import load_corpus
 from munchables.data.annotated import document_sentences, parse_types, read_documents
+from munchables.data.corpus import load_corpus
 from munchables.experiments.stats import paired_bootstrap
 
 

@@ -228,8 +228,8 @@ def test_predict_conll_from_stdin(tiny_run, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(TEXT.encode("utf-8"))))
     assert main(["predict", "--model", str(tiny_run.out)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# document = stdin\n")
-    blocks = out.split("\n", 1)[1].strip("\n").split("\n\n")
+    assert out.startswith("# columns = token tag:tiny\n# document = stdin\n")
+    blocks = out.split("\n", 2)[2].strip("\n").split("\n\n")
     sentences = tokenize(TEXT)
     expected = Tagger.load(tiny_run.out).tag([[t for t, _, _ in s] for s in sentences])
     assert len(blocks) == len(sentences) == 2

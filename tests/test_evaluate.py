@@ -1,5 +1,6 @@
 """munchables.evaluate against its oracle, seqeval 1.2 in strict IOB2 mode, plus hand cases."""
 
+import json
 import random
 import warnings
 
@@ -135,3 +136,20 @@ def test_score_by_type_lists_types_from_both_sides():
 def test_bad_input_is_named(gold, pred, message):
     with pytest.raises(ValueError, match=message):
         score(gold, pred)
+
+
+def test_evaluate_a_folder_holding_only_a_test_file(tiny_run, tmp_path, capsys):
+    """Issue 27.5: `munch evaluate --split test` reads only the test split; no train file is demanded."""
+    from munchables.cli import main
+
+    only_test = tmp_path / "only-test"
+    only_test.mkdir()
+    (only_test / "test.tsv").write_bytes((tiny_run.corpus / "test.tsv").read_bytes())
+    capsys.readouterr()
+    assert main(["-q", "evaluate", "--model", str(tiny_run.out), "--corpus", str(only_test), "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert main(["-q", "evaluate", "--model", str(tiny_run.out), "--corpus", str(tiny_run.corpus), "--json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert (alone["tp"], alone["fp"], alone["fn"]) == (whole["tp"], whole["fp"], whole["fn"])
+    assert main(["-q", "evaluate", "--model", str(tiny_run.out), "--corpus", str(only_test), "--split", "dev"]) == 2
+    assert "no dev file" in capsys.readouterr().err

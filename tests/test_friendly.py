@@ -99,12 +99,29 @@ def test_raising_max_epochs_on_resume_extends_the_run(tiny_corpus, tmp_path, cap
     assert not (extended / "checkpoint.pt").exists()  # this time it was not asked to keep it
 
 
-def test_a_finished_run_without_its_checkpoint_resumes_as_done_and_says_why_it_cannot_extend(tiny_corpus, tmp_path, capsys):
-    out = tmp_path / "run"
+def test_a_finished_run_without_its_checkpoint_resumes_as_done_and_extends_from_its_model(tiny_corpus, tmp_path, capsys):
+    """Issue 27.4: plain SGD keeps no state but its rate, so model.pt (weights, torch's random state)
+    and log.jsonl (the losses that set the rate and the plateau rule) extend a finished run exactly
+    as its checkpoint would."""
+    out, kept = tmp_path / "run", tmp_path / "kept"
     assert main(tiny(tiny_corpus, out, 2)) == 0
+    assert main(tiny(tiny_corpus, kept, 2, "--keep-checkpoint")) == 0
+    assert not (out / "checkpoint.pt").exists() and (kept / "checkpoint.pt").exists()
     before, log = scores(out), epochs(out)
-    assert main(["-q", "train", "--out", str(out), "--resume"]) == 0
+    assert main(["-q", "train", "--out", str(out), "--resume"]) == 0  # nothing more asked: nothing done
     assert scores(out) == before and epochs(out) == log
+    for run in (out, kept):
+        assert main(["-q", "train", "--out", str(run), "--resume", "--max-epochs", "5"]) == 0
+    extended, with_checkpoint = epochs(out), epochs(kept)
+    assert len(extended) == len(with_checkpoint) == 5 and extended[:2] == log
+    assert [r["loss"] for r in extended] == pytest.approx([r["loss"] for r in with_checkpoint], rel=1e-6)
+    assert [r["lr"] for r in extended] == [r["lr"] for r in with_checkpoint]
+    assert scores(out)["dev"]["f1"] == pytest.approx(scores(kept)["dev"]["f1"])
+
+
+def test_a_finished_best_dev_run_without_its_checkpoint_says_why_it_cannot_extend(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(tiny(tiny_corpus, out, 2, "--keep", "best-dev")) == 0
     capsys.readouterr()
     rc = main(["train", "--out", str(out), "--resume", "--max-epochs", "3"])
     check_one_line_error(rc, capsys.readouterr().err, "train", "--keep-checkpoint")

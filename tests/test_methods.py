@@ -238,3 +238,25 @@ def test_sorted_order_is_ascending_by_single_aux_dev_f1():
     from munchables.ordering import sorted_order
 
     assert sorted_order({"a": 0.9, "b": 0.7, "c": 0.8}) == ["b", "c", "a"]
+
+
+@pytest.mark.parametrize("method", ["iter", "stack"])
+def test_two_corpora_of_one_family_are_refused_before_any_corpus_is_read(tmp_path, write_tiny_corpus, method, capsys):
+    """Issue 27.5: the family check needs only the names; a corpus that cannot even be read must
+    not be reached, and the message says how to order them by hand."""
+    from munchables.cli import main
+
+    data = tmp_path / "data"
+    write_tiny_corpus(data / "main", 6)
+    write_tiny_corpus(data / "ncbi-disease", 6)
+    (data / "bc5cdr-disease").mkdir()  # no files at all: reading it would fail with "no train file"
+    code = main(["-q", "train", "--target", "main", "--method", method, "--aux", "ncbi-disease,bc5cdr-disease",
+                 "--data-dir", str(data), "--no-fetch", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no order of ncbi-disease, bc5cdr-disease keeps corpora of the same entity family apart" in err, err
+    assert "--aux-order given" in err and "no train file" not in err
+    # the fix it names works (the corpus that cannot be read is then reported)
+    code = main(["-q", "train", "--target", "main", "--method", method, "--aux", "ncbi-disease,bc5cdr-disease",
+                 "--aux-order", "given", "--data-dir", str(data), "--no-fetch", "--out", str(tmp_path / "run")])
+    assert code == 2 and "no train file" in capsys.readouterr().err

@@ -442,3 +442,44 @@ def test_a_type_has_one_colour_in_every_output_and_overlaps_show_each_type(model
     first = re.search(r'<mark class="entity overlap"[^>]*style="([^"]+)"[^>]*>aspirin(.*?)</mark>', page)
     assert first and type_colour("Disease") in first.group(1) and type_colour("Chemical") in first.group(1)
     assert first.group(2).count(">Chemical<") == 1  # two heads, one type: its label once
+
+
+def test_conll_names_its_columns_reads_back_and_resumes_only_with_the_same_heads(model_dir, pubtator_dir, tmp_path):
+    """Issue 27.5: several heads give several tag columns; the first line names them, the corpus
+    reader takes the output back (its last column), and --resume refuses other heads."""
+    from munchables.data.corpus import read_column_file
+
+    out = tmp_path / "tagged.conll"
+    assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", "conll", "--out", out) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "# columns = token tag:tiny tag:chem tag:dis"  # the target first, then the others
+    rows = [line.split("\t") for line in lines if line and not line.startswith("# ")]
+    assert rows and all(len(r) == 4 for r in rows)
+    back = read_column_file(out)  # the tags of the last head, dis, in IOB2 as written
+    assert [t for s in back for t in s.tokens] == [r[0] for r in rows]
+    assert [t for s in back for t in s.tags] == [r[3] for r in rows]
+    jsonl = tmp_path / "tagged.jsonl"
+    assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", "jsonl", "--out", jsonl) == 0
+    dis = [e["text"] for line in jsonl.read_text(encoding="utf-8").splitlines() for e in json.loads(line)["entities"]
+           if e["head"] == "dis"]
+    spans = [" ".join(s.tokens[a:b]) for s in back for a, b in _spans(s.tags)]
+    assert [d.replace(" ", "") for d in dis] == [s.replace(" ", "") for s in spans]
+    data = out.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "tiny,chem", "--format", "conll",
+               "--out", out, "--resume") == 2
+    assert run("--model", model_dir, "--input", pubtator_dir, "--heads", "all", "--format", "conll",
+               "--out", out, "--resume") == 0
+    assert out.read_bytes() == data
+
+
+def _spans(tags):
+    """(start, end) token spans of the IOB2 entities."""
+    spans, start = [], None
+    for i, t in enumerate([*tags, "O"]):
+        if start is not None and not t.startswith("I-"):
+            spans.append((start, i))
+            start = None
+        if t.startswith("B-"):
+            start = i
+    return spans

@@ -252,3 +252,19 @@ def test_a_driver_whose_store_records_nothing_stops(tmp_path):
         store.record = lambda trial, scores: True  # a write that says it landed and did not
         with pytest.raises(UserError, match="does not hold it after recording"):
             reproduce(protocol, store, Engine(), tmp_path)
+
+
+def test_reading_a_store_leaves_nothing_beside_it(tmp_path):
+    """Issue 27.5: `munch report` opens the store read-only and must not leave -wal/-shm files."""
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        _record(store, "a", 0.5, [[1, 0, 1]])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with Store(path, readonly=True) as store:
+        assert [t["key"] for t in store.trials()] == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["store.sqlite"]
+    # while a writer holds the store, the reader sees its committed trials
+    with Store(path) as writer:
+        _record(writer, "b", 0.7, [[1, 0, 0]])
+        with Store(path, readonly=True) as reader:
+            assert sorted(t["key"] for t in reader.trials()) == ["a", "b"]

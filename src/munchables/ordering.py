@@ -26,14 +26,10 @@ def random_order(names: Sequence[str], families: Mapping[str, str | None], seed:
     names = list(names)
 
     def family(name: str) -> str:
-        return families.get(name) or f"<own:{name}>"
+        return _family(families, name)
 
     def feasible(left: list[str], last: str | None) -> bool:
-        """Whether `left` can follow a corpus of family `last`: no family may take more than
-        every other place, and `last`'s family not the first place either."""
-        counts = _counts(family(n) for n in left)
-        m = len(left)
-        return max(counts.values(), default=0) <= (m + 1) // 2 and counts.get(last, 0) <= m // 2
+        return _feasible(families, left, last)
 
     def extend(order: list[str], left: list[str]) -> list[str]:
         if not left:
@@ -46,14 +42,51 @@ def random_order(names: Sequence[str], families: Mapping[str, str | None], seed:
                 return extend(order + [candidate], rest)
         raise AssertionError("unreachable: feasibility was checked")
 
-    if not feasible(names, None):
-        counts = _counts(family(n) for n in names)
-        worst = max(counts, key=counts.get)
-        raise UserError(
-            f"no order of {', '.join(names)} keeps corpora of the same entity family apart "
-            f"({counts[worst]} of {len(names)} are {worst}); use --aux-order given or add other corpora"
-        )
+    check_orderable(names, families)
     return extend([], names)
+
+
+def check_orderable(names: Sequence[str], families: Mapping[str, str | None]) -> None:
+    """Refuse, naming the corpora and the fix, when no order keeps two of one family apart.
+
+    Needs only the names (a corpus's family comes from its id), so `munch train` asks before it
+    loads any corpus.
+    """
+    names = list(names)
+    if _feasible(families, names, None):
+        return
+    counts = _counts(_family(families, n) for n in names)
+    worst = max(counts, key=counts.get)
+    same = [n for n in names if _family(families, n) == worst]
+    others = [n for n in names if _family(families, n) != worst]
+    raise UserError(
+        f"--aux-order random: no order of {', '.join(names)} keeps corpora of the same entity family apart "
+        f"({len(same)} of {len(names)} are {worst}: {', '.join(same)}); either choose the order yourself with "
+        f"--aux-order given (D(1) first, e.g. --aux {','.join(_interleave(same, others))}), or add corpora of "
+        "other families to put between them"
+    )
+
+
+def _interleave(same: list[str], others: list[str]) -> list[str]:
+    """same[0], others[0], same[1], ...: as far apart as the others allow."""
+    out: list[str] = []
+    for i, name in enumerate(same):
+        out.append(name)
+        if i < len(others):
+            out.append(others[i])
+    return out + others[len(same):]
+
+
+def _family(families: Mapping[str, str | None], name: str) -> str:
+    return families.get(name) or f"<own:{name}>"
+
+
+def _feasible(families: Mapping[str, str | None], left: list[str], last: str | None) -> bool:
+    """Whether `left` can follow a corpus of family `last`: no family may take more than
+    every other place, and `last`'s family not the first place either."""
+    counts = _counts(_family(families, n) for n in left)
+    m = len(left)
+    return max(counts.values(), default=0) <= (m + 1) // 2 and counts.get(last, 0) <= m // 2
 
 
 def _counts(items) -> dict[str, int]:

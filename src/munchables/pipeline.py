@@ -22,7 +22,7 @@ import torch
 from .choices import NEEDS_AUX
 from .data.annotated import DocumentOptions
 from .data.batching import Collator
-from .data.corpus import Corpus, available_corpora, default_data_dir, load_corpus
+from .data.corpus import Corpus, available_corpora, corpus_family, default_data_dir, load_corpus
 from .data.vocab import Vocabularies, build_vocabularies, normalise
 from .embeddings.features import build_features
 from .embeddings.features import validate as validate_embeddings
@@ -31,16 +31,19 @@ from .errors import UserError
 from .evaluate import Score, score, sentence_counts
 from .methods import ITER_SWITCH, METHODS
 from .model import MultiTaskTagger, init_word_embeddings
-from .ordering import random_order, sorted_order
+from .ordering import check_orderable, random_order, sorted_order
 from .resume import check as check_resume
 from .resume import differences, extends, given_options, saved_options
 from .schedules import Schedule, Update
 from .settings import RunOptions, check_settings
+from .tagging.fitness import describe as describe_heads
+from .tagging.fitness import unfit as unfit_heads
 from .tagging.tagger import Tagger, decode
 from .trainer import Trainer
 from .util.device import pick_device
 from .util.files import atomic_write_text, ensure_dir
 from .util.rundir import claim
+from .util.serialization import load_torch
 
 log = logging.getLogger("munchables")
 
@@ -95,6 +98,8 @@ def load_corpora(options: RunOptions) -> tuple[Corpus, list[Corpus]]:
         names = [c for c in available_corpora(data_dir) if c != target.name]
     if not names:
         raise UserError(f"{options.method} needs at least one auxiliary corpus; got none (use --aux)")
+    if options.method in ("iter", "stack") and options.aux_order == "random":  # before loading any of them
+        check_orderable(names, {n: corpus_family(_corpus_name(n)) for n in names})
     aux_limit = None if options.aux_whole else options.train_limit
     aux = [_with_dev(options, load_corpus(n, data_dir, aux_limit, options.fetch, document_options(options)), aux_limit)
            for n in names]
@@ -114,6 +119,12 @@ def check_corpus_name(corpus: Corpus) -> None:
     if "," in corpus.name or corpus.name.strip() != corpus.name or not corpus.name:
         raise UserError(f"{corpus.path}: the corpus name {corpus.name!r} (its directory's name) cannot name a head "
                         "(a comma, or space at an end); rename the directory")
+
+
+def _corpus_name(name_or_path: str) -> str:
+    """The name load_corpus will give: a directory's own name, else the id as given."""
+    given = Path(name_or_path).expanduser()
+    return given.resolve().name if given.is_dir() else name_or_path
 
 
 def _with_dev(options: RunOptions, corpus: Corpus, limit: int | None) -> Corpus:
@@ -237,10 +248,39 @@ def _finished(options: RunOptions, out: Path, before: dict | None) -> dict | Non
     if (out / "checkpoint.pt").exists():
         return None  # replayed: the checkpoint restores it, a raised cap trains on
     if raised:
-        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, so it cannot be extended; "
-                        "train with --keep-checkpoint to extend a run later, or start again with --overwrite")
+        return None  # extended from model.pt and log.jsonl (finished_state)
     log.info("%s: the run has finished; nothing to resume", out)
     return json.loads((out / "metrics.json").read_text())
+
+
+def finished_state(options: RunOptions, out: Path) -> dict:
+    """The trainer's restore state of a finished run whose checkpoint.pt was removed, from model.pt and log.jsonl.
+
+    Plain SGD keeps no state but its rate (no momentum), the rate and the plateau rule's state
+    follow from the logged epoch losses (the trainer replays them), the batch streams from the seed,
+    and model.pt holds the last epoch's weights and torch's random state at its end (for dropout).
+    So a run extended from these trains on exactly as one that kept its checkpoint.
+    """
+    fix = "train with --keep-checkpoint to extend a run later, or start again with --overwrite"
+    if options.keep != "last":
+        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, and its model.pt is the "
+                        f"epoch of the best dev F1 (--keep {options.keep}), not the last, so it cannot be extended; {fix}")
+    state = load_torch(out / "model.pt", "model", fix)
+    rng = state.get("training", {}).get("torch_rng") if isinstance(state, dict) and isinstance(state.get("training"), dict) else None
+    log_path = out / "log.jsonl"
+    if rng is None or not log_path.exists():
+        raise UserError(f"--out {out}: this run finished and its checkpoint was removed, and "
+                        f"{'its model.pt predates extending from it' if rng is None else 'log.jsonl is missing'}, so it "
+                        f"cannot be extended; {fix}")
+    try:
+        history = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        last = [r for r in history if r["event"] == "epoch"][-1]
+        position = (last["stage"], last["epoch"])
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise UserError(f"{log_path}: not the epoch log munch train writes ({e.__class__.__name__}); {fix}") from None
+    log.info("%s: extending the finished run from model.pt and log.jsonl (its checkpoint was removed)", out)
+    return {"position": position, "model": state["state_dict"], "optimizer": None, "rule": None,
+            "history": history, "torch_rng": rng}
 
 
 def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path) -> dict:
@@ -255,10 +295,12 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
     finished = _finished(options, out, before)
     if finished is not None:
         return finished
-    if (before is not None and options.method == "stack" and (out / "checkpoint.pt").exists()
-            and extends(before["train"].get("max_epochs"), options.train.max_epochs)):
+    raised = before is not None and extends(before["train"].get("max_epochs"), options.train.max_epochs)
+    checkpoint, done = (out / "checkpoint.pt").exists(), (out / "metrics.json").exists()
+    if raised and options.method == "stack" and (checkpoint or done):
         raise UserError("--max-epochs can be raised on resume for every method but stack, whose earlier stages "
                         "ended under the old cap; leave --max-epochs out, or train anew with another --out")
+    finished = finished_state(options, out) if raised and done and not checkpoint else None  # extend it
     device = pick_device(options.device)
     started = time.perf_counter()
     model, vocab = build_model(options, [target, *aux])
@@ -274,7 +316,7 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
         dev_f1=None if options.train_on_dev else lambda: evaluate_corpus(model, vocab, target, "dev", device)["f1"],
         stage_metrics=target_metrics if options.method == "stack" else None,
         resume=options.resume, trace=options.trace, progress=options.progress,
-        keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux),
+        keep_best=options.keep == "best-dev", epoch_size=epoch_size(options, target, aux), finished=finished,
     )
     updates = make_schedule(options, target, aux, listener=trainer)
     history = trainer.fit(updates)
@@ -296,17 +338,40 @@ def _train_run(options: RunOptions, target: Corpus, aux: list[Corpus], out: Path
             c.name: {split: evaluate_corpus(model, vocab, c, split, device, per_sentence=True) for split in ("dev", "test")}
             for c in aux
         }
-    Tagger(model, vocab, target.name, device).save(out, options=record)
+    heads = _head_scores(options, model, vocab, target, aux, metrics, device)
+    if heads is not None:
+        metrics["heads"] = heads
+    Tagger(model, vocab, target.name, device).save(out, options=record, heads=heads,
+                                                   training={"torch_rng": trainer.last_rng})  # to extend it later
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if not options.keep_checkpoint:  # as large as the model; only needed to extend the run later
         trainer.checkpoint_path.unlink(missing_ok=True)
         (out / "best.pt").unlink(missing_ok=True)
+    if heads is not None and len(heads) > 1:
+        log.info("heads (each scored on its own corpus's dev set):\n%s", describe_heads(heads))
+        warning = unfit_heads(heads, list(heads)[1:], target.name)
+        if warning:
+            log.warning("%s", warning)
     if options.train_on_dev:
         log.info("%s on %s: test F1 %.4f (trained on train + dev)", options.method, target.name, metrics["test"]["f1"])
     else:
         log.info("%s on %s: dev F1 %.4f, test F1 %.4f", options.method, target.name,
                  metrics["dev"]["f1"], metrics["test"]["f1"])
     return metrics
+
+
+def _head_scores(options: RunOptions, model, vocab, target: Corpus, aux: list[Corpus], metrics: dict,
+                 device) -> dict | None:
+    """{head: {"dev_f1", "role"}}, the target first (tagging/fitness.py); None for a model trained on dev."""
+    if options.train_on_dev:
+        return None
+    heads = {target.name: {"dev_f1": metrics["dev"]["f1"], "role": "target"}}
+    for c in aux:
+        if options.method == "multi-task":
+            heads[c.name] = {"dev_f1": metrics["per_corpus"][c.name]["dev"]["f1"], "role": "multi-task"}
+        elif options.score_heads:  # a decoding of every auxiliary dev set: munch train asks, reproduce's trials not
+            heads[c.name] = {"dev_f1": evaluate_corpus(model, vocab, c, "dev", device)["f1"], "role": "auxiliary"}
+    return heads
 
 
 # --- SingleAux candidates, shared by single-aux and the sorted order ------------------------------

@@ -175,7 +175,11 @@ class RunOptions:
     train_on_dev: bool = setting(False, cli=False)
     overwrite: bool = setting(False, free=True, help="replace the run --out already holds (else refused)")
     keep_checkpoint: bool = setting(False, free=True, help="keep checkpoint.pt after the run finishes (as large "
-                                                            "as the model), to extend it later with --resume")
+                                                            "as the model); a finished run extends (--resume "
+                                                            "--max-epochs N) from model.pt and log.jsonl without "
+                                                            "it, except a --keep best-dev run")
+    # at the end, score every auxiliary head on its own dev set (munch train; tagging/fitness.py)
+    score_heads: bool = setting(False, free=True, cli=False)
     keep: str = setting("last", choices=KEEP, help="the model kept: last (the last epoch's, as the paper) | best-dev "
                                                    "(the epoch of the best target dev F1)")
     # corpora given as annotated documents (data/annotated.py): the same for the target and every auxiliary

@@ -69,6 +69,7 @@ class Trainer:
         progress: bool | None = None,  # None: a bar on a terminal, else a line every 30 s; False: nothing
         keep_best: bool = False,  # also keep out/best.pt, the model of the best target dev F1 (--keep best-dev)
         epoch_size: int | None = None,  # updates per epoch, the progress bar's total
+        finished: dict | None = None,  # with resume and no checkpoint: a finished run's state (pipeline.finished_state)
     ):
         self.model, self.collate, self.config = model, collate, config
         self.out, self.device, self.dev_f1, self.stage_metrics = out, device, dev_f1, stage_metrics
@@ -82,8 +83,9 @@ class Trainer:
         self._done: dict[tuple[int, int], dict] = {}
         self._clock = time.perf_counter()
         self.resumed_seconds = 0.0  # wall time the checkpoint's work took in earlier processes
+        self.last_rng = torch.get_rng_state()  # torch's random state at the last checkpoint (pipeline saves it in model.pt)
         if resume:
-            self._load_checkpoint()
+            self._load_checkpoint(finished)
         self._new_epoch()
 
     # --- the listener side: stages and epochs -----------------------------------------------
@@ -215,18 +217,22 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
         atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
+        self.last_rng = state["torch_rng"]  # model.pt keeps it too: a finished run extends without its checkpoint
         atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
 
-    def _load_checkpoint(self) -> None:
-        if not self.checkpoint_path.exists():
+    def _load_checkpoint(self, finished: dict | None = None) -> None:
+        if not self.checkpoint_path.exists() and finished is not None:
+            state = finished  # a finished run extended from model.pt and log.jsonl
+        elif not self.checkpoint_path.exists():
             log.info("no checkpoint in %s: starting from scratch", self.out)
             return
-        what, fix = "training checkpoint", "remove it to start again, or resume from another --out"
-        state = load_torch(self.checkpoint_path, what, fix)  # weights_only: a checkpoint runs no code
-        if isinstance(state, dict) and "format" not in state:
-            state["format"] = 1  # checkpoints of munchables 0.1.0 had no format field
-        check_format(state, self.checkpoint_path, what, "format", CHECKPOINT_FORMAT)
-        require_fields(state, self.checkpoint_path, what, ("position", "model", "optimizer", "rule", "history", "torch_rng"))
+        else:
+            what, fix = "training checkpoint", "remove it to start again, or resume from another --out"
+            state = load_torch(self.checkpoint_path, what, fix)  # weights_only: a checkpoint runs no code
+            if isinstance(state, dict) and "format" not in state:
+                state["format"] = 1  # checkpoints of munchables 0.1.0 had no format field
+            check_format(state, self.checkpoint_path, what, "format", CHECKPOINT_FORMAT)
+            require_fields(state, self.checkpoint_path, what, ("position", "model", "optimizer", "rule", "history", "torch_rng"))
         self._restore = state
         self.history = list(self._restore["history"])
         self._done = {(r["stage"], r["epoch"]): r for r in self.history if r["event"] == "epoch"}
@@ -238,14 +244,17 @@ class Trainer:
         state, self._restore = self._restore, None
         try:
             self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            if state["optimizer"] is not None:  # None: extended from model.pt; plain SGD keeps no state but its rate
+                self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise UserError(
                 f"{self.checkpoint_path}: the checkpoint is of another model ({str(e).splitlines()[0][:200]}); "
                 "resume with the flags it was trained with, or use a new --out"
             ) from None
-        self.rule = PlateauRule(**state["rule"])
+        if state["rule"] is not None:  # None: the rule as the replay of the logged losses left it, the same state
+            self.rule = PlateauRule(**state["rule"])
         self._set_lr(self.rule.lr)
         torch.set_rng_state(state["torch_rng"])
+        self.last_rng = state["torch_rng"]
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

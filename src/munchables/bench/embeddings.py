@@ -40,7 +40,7 @@ def epoch_seconds(model, collate, batches, device) -> tuple[float, float]:
 
 
 def run(args) -> list[dict]:
-    set_threads(args.threads, adapt=False)
+    set_threads(args.threads)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), args.sentences)
     models = {}

@@ -22,6 +22,7 @@ from ..settings import ModelConfig, RunOptions
 from ..tagging.tagger import decode
 from ..trainer import train_step
 from ..util.device import pick_device
+from ..util.progress import Progress
 from ..util.threads import set_threads
 
 
@@ -33,7 +34,7 @@ def _sync(device: torch.device) -> None:
 def run_bench(args) -> dict:
     if min(args.batch_size, args.tag_batch_size, args.hidden, args.sentences) < 1:
         raise UserError("--batch-size, --tag-batch-size, --hidden and --sentences must be at least 1")
-    set_threads(args.threads, adapt=False)
+    set_threads(args.threads)
     device = pick_device(args.device)
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir))
     options = RunOptions(target=corpus.name, model=ModelConfig(hidden=args.hidden))
@@ -47,17 +48,23 @@ def run_bench(args) -> dict:
     for b in batches[:3]:  # warm-up
         train_step(model, optimizer, collate(b).to(device))
     _sync(device)
+    # progress on the long parts (a bar on a terminal, a line every 30 s in a log): on a busy CPU the
+    # default run can take minutes; drawing it costs far less than one update
+    bar = Progress(len(items), unit=" sentence", label=f"bench: training on {corpus.name}")
     t0 = time.perf_counter()
     for b in batches:
         train_step(model, optimizer, collate(b).to(device))
+        bar.step(n=len(b))
     _sync(device)
     train_rate = len(items) / (time.perf_counter() - t0)
+    bar.close()
 
     sentences = [s.tokens for s in corpus.dev]
     decode(model, collate, corpus.name, sentences[:512], device, args.tag_batch_size)  # warm-up
     _sync(device)
     t0 = time.perf_counter()
-    decode(model, collate, corpus.name, sentences, device, args.tag_batch_size)
+    decode(model, collate, corpus.name, sentences, device, args.tag_batch_size,
+           Progress(len(sentences), unit=" sentence", label=f"bench: tagging {corpus.name} dev"))
     _sync(device)
     tag_rate = len(sentences) / (time.perf_counter() - t0)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..settings import ModelConfig, RunOptions, TrainConfig
-from .common import _add_data_dir, _set_threads
+from .common import THREADS_HELP, _add_data_dir, _set_threads
 
 
 def cmd_bench(args) -> int:
@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--hidden", type=int, default=ModelConfig.hidden)
     p.add_argument("--sentences", type=int, default=2000, help="training sentences to time")
     p.add_argument("--device", default=RunOptions.device)
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--json", action="store_true")
     g = p.add_argument_group("collection benchmark: raw text of every corpus, end to end, beside Flair")
     g.add_argument("--collection", action="store_true", help="run it instead of the training/tagging benchmark")

@@ -15,19 +15,19 @@ def _add_no_fetch(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fetch", action="store_true", help=NO_FETCH_HELP)
 
 
-THREADS_HELP = ("torch CPU threads (default: 1 when other jobs already keep the cores busy, measured 5x faster "
-                "there; else torch's one per core)")
+THREADS_HELP = ("CPU threads (default, for every command: 1 when other jobs already keep the cores busy, measured "
+                "5x faster there; else one per core; util/threads.py)")
 
 
 def _add_tagging_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, one per core; 1 is faster when other jobs share the cores)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
 
 
 def _set_threads(args) -> None:
-    """--threads N: torch CPU threads (default: torch's choice, one per core)."""
+    """--threads N: torch CPU threads (default: util/threads.py's rule, as every command)."""
     from ..util.threads import set_threads  # loads torch: not at the top, for a quick `munch --help`
 
-    set_threads(getattr(args, "threads", None), adapt=False)
+    set_threads(getattr(args, "threads", None))
 
 
 def _csv(value: str | None) -> list[str] | None:

@@ -7,7 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-from ..util.checks import threads as check_threads
 from ..choices import DIRECTIONS
 from ..errors import UserError
 from ..util.paths import refuse_outputs_on_inputs
@@ -75,12 +74,12 @@ def cmd_vectors(args) -> int:
     from ..embeddings.fasttext import FastTextConfig, train_vectors
     from ..util.rundir import refuse_existing
 
+    from ..util.threads import default_threads
+
     refuse_outputs_on_inputs([("--out", args.out)], [("--text", args.text)])
     refuse_existing(Path(args.out), overwrite=args.overwrite)
-
-    check_threads(args.threads)
     config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
-                            threads=args.threads or 0, seed=args.seed)
+                            threads=default_threads(args.threads), seed=args.seed)
     print(json.dumps(train_vectors(args.text, args.out, config)))
     return 0
 
@@ -171,7 +170,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--min-count", type=int, default=5, help="words seen fewer times get only n-gram vectors")
     p.add_argument("--buckets", type=int, default=2_000_000, help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")
-    p.add_argument("--threads", type=int, help="worker threads (default: one per core)")
+    p.add_argument("--threads", type=int, help="gensim worker " + THREADS_HELP.removeprefix("CPU "))
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_vectors)
 

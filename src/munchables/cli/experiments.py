@@ -81,7 +81,7 @@ def register(sub) -> None:
     p = sub.add_parser("reproduce", help="run the paper's protocol (section 4.1) into a resumable results store")
     p.add_argument("--targets", help="target corpora, comma-separated (default: every corpus found)")
     p.add_argument("--methods", help=f"comma-separated, from: {', '.join(PROTOCOL_METHODS)} (default: all)")
-    p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test, under an hour) | lowres-cpu (converged low-resource "
+    p.add_argument("--preset", default="quick", help="quick (2-core CPU smoke test: 75 min measured on a shared 2-core machine, docs/results.md) | lowres-cpu (converged low-resource "
                                                      "comparisons on a CPU: target cut to 1,000 sentences, auxiliary corpora whole) | paper (full, uncapped)")
     p.add_argument("--aux", help="the auxiliary corpora of every target, comma-separated (default: every other corpus found)")
     # training settings (settings.py: flag and type) that override the preset's, so with their own help and no default

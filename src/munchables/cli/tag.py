@@ -22,8 +22,9 @@ def cmd_evaluate(args) -> int:
 
     _set_threads(args)
     tagger = Tagger.load(args.model, args.device)
+    # only the split it scores: a folder holding only a test file is enough
     corpus = load_corpus(args.corpus, default_data_dir(args.data_dir), fetch_missing=not args.no_fetch,
-                         documents=_document_options(args))
+                         documents=_document_options(args), splits=(args.split,))
     result = evaluate_tagger(tagger, corpus, args.split, progress=False if args.quiet else None)
     head = result["head"]
     if args.json:
@@ -50,6 +51,7 @@ def cmd_tag(args) -> int:
     from ..data.formats import FOLDER_OUTPUTS
     from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
     from ..tagging.ensemble import TaggingPlan
+    from ..tagging.fitness import unfit
     from ..tagging.sidecar import sidecar_path
     from ..util.paths import refuse_outputs_on_inputs
 
@@ -69,6 +71,10 @@ def cmd_tag(args) -> int:
     _set_threads(args)
     plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
     taggers = plan.load()
+    for tagger, heads in zip(taggers.taggers, taggers.own_heads):  # heads trained only as helpers, scoring low
+        warning = unfit(tagger.head_scores, heads, tagger.target)
+        if warning:
+            log.warning("munch %s: %s", args.command, warning)
     documents = read_inputs(args.input or ["-"], args.input_format, args.text_unit, args.offsets)
     if args.drop_existing:  # a clean slate: the input's own annotations and relations are not written
         documents = (d.without_annotations() for d in documents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -62,6 +63,7 @@ def cmd_train(args) -> int:
         raise UserError("the following argument is required: --target (or --resume with an --out that holds a run)")
     else:
         options = _run_options(args)
+    options = replace(options, score_heads=True)  # at the end, every head's dev F1: which are fit to tag with
     if options.method == "single-task" and options.aux is not None:
         log.warning("--method single-task trains the target alone: --aux %s is not used", ",".join(options.aux))
     set_threads(args.threads)
@@ -74,8 +76,11 @@ def cmd_train(args) -> int:
             print(result["sentence"])
         return 0
     metrics = train(options)
-    # the scores; the per-sentence counts (for the report's bootstrap) stay in metrics.json
-    print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}))
+    # the last line is the log's sentence ("single-task on ncbi-disease: dev F1 ..., test F1 ..."); with
+    # --json the scores on standard output too (the per-sentence counts stay in metrics.json)
+    if args.json:
+        print(json.dumps({k: {m: v for m, v in metrics[k].items() if m != "sentences"} for k in ("dev", "test")}
+                         | ({"heads": metrics["heads"]} if "heads" in metrics else {})))
     return 0
 
 
@@ -127,6 +132,8 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="train N seeds (--seed, --seed+1, ...): the first into --out, the others into OUT/seed-S/ "
                         "(default 1; 3 make the interval cover seed noise too)")
+    p.add_argument("--json", action="store_true", help="also print the dev and test scores (and each head's dev F1) "
+                                                        "as one JSON line on standard output")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("schedule", help="print the updates `munch train` would perform, one JSON object per line; trains nothing")

@@ -131,10 +131,10 @@ def _missing_hint(name: str, data_dir: Path) -> str:
     return f"available there: {listing} (or give the path of a corpus directory)"
 
 
-def split_files(corpus_dir: Path) -> dict[str, Path]:
-    """The train, dev and test file of a corpus directory; a missing or doubled split is an error."""
+def split_files(corpus_dir: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Path]:
+    """The train, dev and test file of a corpus directory (or only `splits`); a missing or doubled split is an error."""
     files = {}
-    for split in SPLITS:
+    for split in splits:
         found = _split_candidates(corpus_dir, split)
         if not found:
             stems = " or ".join(SPLIT_NAMES[split])
@@ -241,7 +241,9 @@ def _parse_columns(lines: Iterable[str], path: Path) -> list[tuple[list[str], li
     width, width_line = 0, 0  # column count of the file's first token line, and that line's number
     for number, line in enumerate(lines, 1):
         line = line.rstrip()
-        if not line or line.startswith("-DOCSTART-"):
+        # munch predict's CoNLL output reads back as a corpus (its last tag column): its comment lines
+        # (tagging/formats.py) end sentences like -DOCSTART-
+        if not line or line.startswith(("-DOCSTART-", "# document = ", "# columns = ")):
             if tokens:
                 sentences.append((tokens, tags))
                 tokens, tags = [], []
@@ -302,11 +304,14 @@ def read_column_file(path: Path) -> list[Sentence]:
 
 
 def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: int | None = None,
-                fetch_missing: bool = False, documents: DocumentOptions | None = None) -> Corpus:
+                fetch_missing: bool = False, documents: DocumentOptions | None = None,
+                splits: tuple[str, ...] = SPLITS) -> Corpus:
     """A corpus by id (looked up under `data_dir`, default `default_data_dir()`) or by directory path;
     `train_limit` keeps the first N training sentences; `fetch_missing` fetches a named corpus that
     `data_dir` lacks (find_corpus_dir). Annotated documents (a PubTator/BioC/JSONL file, a brat folder,
-    or ``train=PATH,dev=PATH,test=PATH``) are read by data/annotated.py, with `documents`' types and split."""
+    or ``train=PATH,dev=PATH,test=PATH``) are read by data/annotated.py, with `documents`' types and split.
+    `splits`: the column-file splits read (and required); the others are empty (`munch evaluate` reads
+    only the split it scores, so a folder with only a test file will do)."""
     if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
                                     or train_limit < 1):
         raise UserError(f"train limit must be a positive number of sentences; got {train_limit!r} "
@@ -314,8 +319,8 @@ def load_corpus(name_or_path: str, data_dir: Path | None = None, train_limit: in
     if is_document_corpus(name_or_path):  # PubTator, BioC, JSONL or brat: data/annotated.py
         return load_document_corpus(name_or_path, documents, train_limit)
     corpus_dir = find_corpus_dir(name_or_path, data_dir if data_dir is not None else default_data_dir(), fetch_missing)
-    files = split_files(corpus_dir)
-    splits = {split: read_column_file(path) for split, path in files.items()}
+    files = split_files(corpus_dir, splits)
+    splits = {split: [] for split in SPLITS} | {split: read_column_file(path) for split, path in files.items()}
     if train_limit is not None:
         splits["train"] = splits["train"][:train_limit]
     name = corpus_dir.resolve().name

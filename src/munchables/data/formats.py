@@ -289,6 +289,14 @@ def pubtator_document(doc: Document, found: list[dict], heads: Sequence[str] = (
     return "\n".join(lines) + "\n\n"
 
 
+CONLL_COLUMNS = "# columns = "  # the first line of a CoNLL output: what each column holds
+
+
+def conll_header(types: Sequence[str], heads: Sequence[str] = ()) -> str:
+    """``# columns = token tag:HEAD ...``: the tag columns in order, one per head (`--heads`)."""
+    return CONLL_COLUMNS + " ".join(["token", *(f"tag:{h}" for h in heads)]) + "\n"
+
+
 def conll_document(doc: Document, found: list[dict], heads: Sequence[str], offsets: str = CODE_POINTS) -> str:
     """``# document = ID``, then a token per line with one IOB2 tag column per head, a blank line after each sentence.
 
@@ -432,7 +440,7 @@ class OutputFormat:
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "jsonl": OutputFormat(jsonl_document, _json_id),
     "pubtator": OutputFormat(pubtator_document, _pubtator_id),
-    "conll": OutputFormat(conll_document, _match_id(r"# document = (.*)$", unescape=False)),
+    "conll": OutputFormat(conll_document, _match_id(r"# document = (.*)$", unescape=False), conll_header),
     "bioc-xml": OutputFormat(bioc_xml_document, _match_id(r"<document><id>(.*?)</id>"), bioc_xml_header,
                              "</collection>\n"),
     "bioc-json": OutputFormat(bioc_json_document, _json_id, bioc_json_header, "]}\n", ","),

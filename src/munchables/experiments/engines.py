@@ -66,7 +66,7 @@ def run_trial(trial: dict, runs_dir: str, data_dir, device: str, threads: int | 
     from ..pipeline import train  # torch: loaded in the worker only, the driver stays light
     from ..util.threads import set_threads
 
-    set_threads(threads or None, adapt=False)
+    set_threads(threads or None)
     options = trial_options(trial, Path(runs_dir), data_dir, device)
     out = Path(options.out)
     metrics_path = out / "metrics.json"

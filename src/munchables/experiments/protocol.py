@@ -56,7 +56,8 @@ class Preset:
 
 
 PRESETS = {
-    # The whole protocol on a 2-core CPU in under an hour: 500 training sentences per corpus,
+    # The whole protocol on a 2-core CPU in about an hour (75 min measured on a shared machine,
+    # docs/results.md, "The hour"): 500 training sentences per corpus,
     # 3 epochs per stage, a small BiLSTM, one setting (lr 0.1, batch 16). A smoke test; the mean
     # loss, as when its committed results were run.
     "quick": Preset(max_epochs=3, train_limit=500, hidden=64, word_dim=50, grid="fixed", lr=0.1, batch_size=16),

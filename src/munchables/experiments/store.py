@@ -99,8 +99,10 @@ class Store:
 
     `readonly` opens an existing store for reading only (`munch report`, `--status`, a store
     merged from): SQLite's URI mode=ro, so nothing is created, no table added, no column migrated
-    and the journal mode left as it is. `name` is how messages name the store ("--store", or ""
-    for a path given as an argument).
+    and the journal mode left as it is. A reader of a WAL database still makes the -wal and -shm
+    files beside it and, being read-only, cannot remove them; so when no -wal file is there (no
+    writer is at work) the store is opened `immutable=1` as well and leaves nothing behind.
+    `name` is how messages name the store ("--store", or "" for a path given as an argument).
     """
 
     def __init__(self, path: str | Path, readonly: bool = False, name: str = "--store"):
@@ -144,6 +146,8 @@ class Store:
         a WAL store needs, `immutable=1` (nothing can change it from here either) unless its
         write-ahead log still holds trials not yet in the file."""
         uri = self.path.absolute().as_uri()
+        if not self.path.with_name(self.path.name + "-wal").exists():  # no writer at work: the file alone, no -wal/-shm left
+            return self._connect(f"{uri}?mode=ro&immutable=1", uri=True)
         db = self._connect(f"{uri}?mode=ro", uri=True)
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()

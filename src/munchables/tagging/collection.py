@@ -345,12 +345,13 @@ class Output:
         self.last_checkpoint = time.monotonic()
 
     def _header(self, doc: Document | None) -> str:
+        """The format's header, once, with what it can say: the input's collection (BioC), the heads (CoNLL's columns)."""
         if not self.header_due:
             return ""
         self.header_due = False
-        if "collection" not in inspect.signature(self.spec.header).parameters:  # a writer without collections
-            return self.spec.header(self.types)
-        return self.spec.header(self.types, doc.collection if doc is not None else None)
+        takes = inspect.signature(self.spec.header).parameters
+        given = {"collection": doc.collection if doc is not None else None, "heads": self.heads}
+        return self.spec.header(self.types, **{k: v for k, v in given.items() if k in takes})
 
     def write(self, tagged: Tagged) -> None:
         """The document with what came with it and our entities (fresh ids, marked with the model)."""

@@ -182,8 +182,7 @@ class Batcher:
             raise
 
     def _run(self) -> None:
-        if self.threads is not None:  # torch's thread count is per thread: set it where the model runs
-            set_threads(self.threads)
+        set_threads(self.threads)  # torch's thread count is per thread: set it where the model runs
         while True:
             job = self.queue.get()
             if job is None:
@@ -408,7 +407,7 @@ def _colours(all_types: list[str], types: list[str] | None = None) -> dict[str, 
 def render(tagged: list[Tagged], fmt: str, heads: list[str], types: list[str]) -> str:
     """A collection in one of formats.py's output formats: header, documents, footer."""
     out = OUTPUT_FORMATS[fmt]
-    parts = [out.header(types)]
+    parts = [out.header(types, heads)]
     for i, t in enumerate(tagged):
         parts.append((out.separator if i else "") + out.document(t.document, t.entities, heads))
     parts.append(out.footer)

@@ -100,6 +100,7 @@ class Tagger:
         self.model, self.vocab, self.target, self.device = model.to(device), vocab, target, device
         self.collate = Collator(vocab, {})
         self.sha256: str | None = None  # of the model file it was loaded from (outputs record it: sidecar.py)
+        self.head_scores: dict[str, dict] = {}  # {head: {"dev_f1", "role"}} as munch train scored them (tagging/fitness.py)
 
     @property
     def corpora(self) -> list[str]:
@@ -153,6 +154,10 @@ class Tagger:
         dev = device if isinstance(device, torch.device) else pick_device(device)
         tagger = cls(model, vocab, state["target"], dev)
         tagger.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        scores = state.get("heads")  # absent in models written before munch train scored every head
+        if isinstance(scores, dict):
+            tagger.head_scores = {h: s for h, s in scores.items()
+                                  if isinstance(s, dict) and isinstance(s.get("dev_f1"), (int, float)) and h in vocab.tags}
         return tagger
 
     def tag(self, token_lists: Sequence[Sequence[str]], corpus: str | None = None, batch_size: int = 256,

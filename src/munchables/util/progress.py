@@ -43,10 +43,12 @@ def duration(seconds: float) -> str:
 class Progress:
     """Updates of the current epoch: a bar (terminal), periodic log lines (otherwise) or nothing."""
 
-    def __init__(self, total: int | None, enabled: bool | None = None, every: float = LOG_EVERY,
+    def __init__(self, total: int | None, enabled: bool | None = None, every: float | None = None,
                  unit: str = "update", label: str | None = None):
         # label: one task rather than a run's epochs ("tagging ncbi-disease test"), named so in the bar and log
-        self.total, self.every, self.unit, self.label = total, every, unit, label
+        # every: seconds between log lines (default LOG_EVERY, read now so that a test can lower it)
+        self.total, self.unit, self.label = total, unit, label
+        self.every = LOG_EVERY if every is None else every
         self.mode = "off" if enabled is False else ("bar" if on_terminal() else "log")
         self._key = None
         self._bar = None
