@@ -37,7 +37,7 @@ def write(fmt, docs, heads=("chem", "dis", "chem2")):
     spec = OUTPUT_FORMATS[fmt]
     types = ["Chemical", "Disease"]
     extra = {"types": types} if spec.needs_types else {}
-    parts = [spec.header(types, heads)]
+    parts = [spec.head(types, heads)]
     for i, (doc, found) in enumerate(docs):
         parts.append(("" if i == 0 else spec.separator) + spec.document(doc, found, list(heads), **extra))
     return "".join(parts) + spec.footer

@@ -93,8 +93,8 @@ def is_document_corpus(name_or_path: str) -> bool:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return True
-    if path.is_dir():
-        return not split_candidates(path, "train")
+    if path.is_dir():  # a column-file corpus has at least one split file (munch evaluate: test alone will do)
+        return not any(split_candidates(path, split) for split in ("train", "dev", "test"))
     return False
 
 

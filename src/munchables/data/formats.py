@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import html
+import inspect
 import json
 import re
 from dataclasses import dataclass, field
@@ -435,6 +436,13 @@ class OutputFormat:
     footer: str = ""
     separator: str = ""  # written before every document but the first (BioC JSON's comma)
     needs_types: bool = field(default=False)  # the document function takes types= (HTML colours)
+
+    def head(self, types: Sequence[str], heads: Sequence[str] = (), collection=None) -> str:
+        """The header, given what this format's header says: the input's collection (BioC), the
+        heads (CoNLL's column line); each header function takes only what it uses."""
+        takes = inspect.signature(self.header).parameters
+        given = {"collection": collection, "heads": heads}
+        return self.header(types, **{k: v for k, v in given.items() if k in takes})
 
 
 OUTPUT_FORMATS: dict[str, OutputFormat] = {

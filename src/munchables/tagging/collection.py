@@ -349,9 +349,7 @@ class Output:
         if not self.header_due:
             return ""
         self.header_due = False
-        takes = inspect.signature(self.spec.header).parameters
-        given = {"collection": doc.collection if doc is not None else None, "heads": self.heads}
-        return self.spec.header(self.types, **{k: v for k, v in given.items() if k in takes})
+        return self.spec.head(self.types, self.heads, doc.collection if doc is not None else None)
 
     def write(self, tagged: Tagged) -> None:
         """The document with what came with it and our entities (fresh ids, marked with the model)."""

@@ -407,7 +407,7 @@ def _colours(all_types: list[str], types: list[str] | None = None) -> dict[str, 
 def render(tagged: list[Tagged], fmt: str, heads: list[str], types: list[str]) -> str:
     """A collection in one of formats.py's output formats: header, documents, footer."""
     out = OUTPUT_FORMATS[fmt]
-    parts = [out.header(types, heads)]
+    parts = [out.head(types, heads)]
     for i, t in enumerate(tagged):
         parts.append((out.separator if i else "") + out.document(t.document, t.entities, heads))
     parts.append(out.footer)
