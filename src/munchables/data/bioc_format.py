@@ -195,14 +195,9 @@ def _json_annotations(b: _Builder, obj: dict, where: str) -> None:
         w = f"relations[{i}]"
         if not isinstance(r, dict):
             raise UserError(f"{where}: {w} must be an object; got {J._kind(r)}")
-        nodes = []
-        for k, n in enumerate(J.array(r.get("nodes"), where, f"{w}.nodes")):
-            if not isinstance(n, dict):
-                raise UserError(f"{where}: {w}.nodes[{k}] must be an object; got {J._kind(n)}")
-            nodes.append({"refid": J.ident(n.get("refid"), where, f"{w}.nodes[{k}].refid") or "",
-                          "role": J.text(n.get("role", ""), where, f"{w}.nodes[{k}].role")})
         b.doc.relations.append({"id": J.ident(r.get("id"), where, f"{w}.id"),
-                                "infons": J.obj(r.get("infons"), where, f"{w}.infons"), "nodes": nodes})
+                                "infons": J.obj(r.get("infons"), where, f"{w}.infons"),
+                                "nodes": J.nodes(r.get("nodes"), where, f"{w}.nodes")})
 
 
 _BIOC_DOCUMENT_KEYS = {"id", "infons", "passages", "annotations", "relations"}

@@ -141,3 +141,18 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return f"{value[:20]!r} (a string)"
     return "a list" if isinstance(value, list) else "an object"
+
+
+def objects(value: Any, where: str, field: str):
+    """(path, item) for each item of a JSON array whose items must be objects, e.g. ("nodes[2]", {...})."""
+    for i, item in enumerate(array(value, where, field)):
+        path = f"{field}[{i}]"
+        if not isinstance(item, dict):
+            raise UserError(f"{where}: {path} must be an object; got {_kind(item)}")
+        yield path, item
+
+
+def nodes(value: Any, where: str, field: str) -> list[dict]:
+    """A BioC relation's nodes, [{"refid", "role"}], each field checked (BioC JSON, and our JSONL)."""
+    return [{"refid": ident(n.get("refid"), where, f"{path}.refid") or "",
+             "role": text(n.get("role", ""), where, f"{path}.role")} for path, n in objects(value, where, field)]

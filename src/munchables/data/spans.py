@@ -124,14 +124,9 @@ def _relation(item: Any, where: str, field: str) -> dict:
                 "infons": {"type": J.text(kind, where, f"{field}.type")},
                 "nodes": [{"refid": J.ident(item["from_id"], where, f"{field}.from_id"), "role": "from"},
                           {"refid": J.ident(item.get("to_id"), where, f"{field}.to_id"), "role": "to"}]}
-    nodes = []
-    for i, n in enumerate(J.array(item.get("nodes"), where, f"{field}.nodes")):
-        if not isinstance(n, dict):
-            raise UserError(f"{where}: {field}.nodes[{i}] must be an object; got {J._kind(n)}")
-        nodes.append({"refid": J.ident(n.get("refid"), where, f"{field}.nodes[{i}].refid") or "",
-                      "role": J.text(n.get("role", ""), where, f"{field}.nodes[{i}].role")})
-    return {"id": J.ident(item.get("id"), where, f"{field}.id"), "infons": J.obj(item.get("infons"), where,
-                                                                                f"{field}.infons"), "nodes": nodes}
+    return {"id": J.ident(item.get("id"), where, f"{field}.id"),
+            "infons": J.obj(item.get("infons"), where, f"{field}.infons"),
+            "nodes": J.nodes(item.get("nodes"), where, f"{field}.nodes")}
 
 
 def _label_studio(task: dict, where: str, fallback_id: str, offsets: str) -> Document:
