@@ -48,23 +48,32 @@ def tag_settings(args, taggers) -> dict:
 
 
 def cmd_tag(args) -> int:
-    from ..data.formats import FOLDER_OUTPUTS
-    from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
-    from ..tagging.ensemble import TaggingPlan
-    from ..tagging.fitness import unfit
-    from ..tagging.sidecar import sidecar_path
+    from ..tagging.sidecar import lock_path, sidecar_path, writing
     from ..util.paths import refuse_outputs_on_inputs
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     inputs = [("--input", spec) for spec in args.input or ["-"]]
     if args.out is not None:  # before anything is loaded or opened: an output is never an input
-        refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out))],
-                                 inputs + model_files(args.model))
+        refuse_outputs_on_inputs([("--out", args.out), ("--out", sidecar_path(args.out)),
+                                  ("--out", lock_path(args.out))], inputs + model_files(args.model))
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1; got {args.jobs}")
     if args.out_dir is not None:
         return _tag_into_folder(args, inputs)
+    if args.out is None:
+        return _tag(args)
+    with writing(args.out):  # one munch tag at a time into one output (checked before its sidecar is read)
+        return _tag(args)
+
+
+def _tag(args) -> int:
+    """munch tag into --out FILE, a brat folder, or standard output."""
+    from ..data.formats import FOLDER_OUTPUTS
+    from ..tagging.collection import Output, one_document_entities, read_inputs, tag_collection
+    from ..tagging.ensemble import TaggingPlan
+    from ..tagging.fitness import unfit
+
     if args.engine == "ray":
         raise UserError("--engine ray spreads the files of a collection over a cluster: give --out-dir DIR "
                         "(one output per input file) instead of --out")
@@ -102,8 +111,8 @@ def cmd_tag(args) -> int:
 def _tag_into_folder(args, inputs) -> int:
     """--out-dir DIR: one output per input file, by local workers or Ray tasks; a manifest to skip finished files."""
     from ..tagging.collection import input_files
-    from ..tagging.ensemble import TaggingPlan
-    from ..tagging.parallel import MANIFEST, read_manifest, tag_files
+    from ..tagging.parallel import MANIFEST, read_manifest
+    from ..tagging.sidecar import writing
     from ..util.files import ensure_dir
     from ..util.paths import refuse_outputs_on_inputs
 
@@ -118,10 +127,18 @@ def _tag_into_folder(args, inputs) -> int:
     out_dir = Path(args.out_dir)
     ensure_dir(out_dir, "--out-dir", create=False)
     files = input_files(args.input)
-    if read_manifest(out_dir) and not (args.resume or args.overwrite):
-        raise UserError(f"--out-dir {out_dir} holds an earlier run's outputs ({MANIFEST}); --resume skips the files "
-                        f"it finished, --overwrite tags every file again")
     check_threads(args.threads)
+    with writing(out_dir, "--out-dir", inside=True):  # one munch tag at a time into a folder
+        if read_manifest(out_dir) and not (args.resume or args.overwrite):
+            raise UserError(f"--out-dir {out_dir} holds an earlier run's outputs ({MANIFEST}); --resume skips the "
+                            f"files it finished, --overwrite tags every file again")
+        return _tag_files(args, out_dir, files)
+
+
+def _tag_files(args, out_dir: Path, files) -> int:
+    from ..tagging.ensemble import TaggingPlan
+    from ..tagging.parallel import tag_files
+
     _set_threads(args)
     plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
     taggers = plan.load()  # here too: the heads, types and settings every file's output is written with

@@ -35,7 +35,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..util.rundir import exclusive
+from ..util.locks import waiting
 from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
 
 log = logging.getLogger("munchables")
@@ -290,7 +290,7 @@ def fetch_corpus(source: CorpusSource, data_dir: Path, mirror: str | None = None
         return "present"
     staging = _staging(data_dir, source.name)
     try:
-        with exclusive(data_dir / STAGING / f"{source.name}.lock", waiting=lambda: log.warning(
+        with waiting(data_dir / STAGING / f"{source.name}.lock", lambda: log.warning(
                 "%s: another munch is fetching it into %s; waiting for it", source.name, data_dir)):
             if target.exists():  # the one waited for fetched it
                 check_present(source, target)

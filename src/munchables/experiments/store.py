@@ -22,13 +22,13 @@ hold columns this version does not know, is refused before anything is read or w
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
 from pathlib import Path
 
 from ..errors import UserError
+from ..util import locks
 from ..util.files import ensure_dir
 
 SCHEMA_VERSION = 2  # 1: before the inputs columns (user_version 0); 2: + vectors_sha256 ... gensim
@@ -389,50 +389,14 @@ def lock_path(store: str | Path) -> Path:
     return store.with_name(store.name + ".lock")
 
 
-@contextlib.contextmanager
 def hold(store: str | Path, label: str = "--store"):
-    """Hold `<store>.lock` (flock, released by the kernel when the process dies, however) for one
-    `munch reproduce`: a second run on the same store would train the same trials twice."""
-    path = lock_path(store)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise UserError(f"{label} {store}: another `munch reproduce` (pid {pid}) is running on this store; wait "
-                            f"for it to finish (`munch reproduce --status` shows its progress) or stop it (kill "
-                            f"{pid}), then run again") from None
-        # the holder before us may have removed the file between our open and our lock: lock the file there now
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        os.close(fd)
+    """Hold `<store>.lock` (util/locks.py) for one `munch reproduce`: a second run on the same store
+    would train the same trials twice."""
+    return locks.refusing(lock_path(store), lambda pid: (
+        f"{label} {store}: another `munch reproduce` (pid {pid}) is running on this store; wait for it to finish "
+        f"(`munch reproduce --status` shows its progress) or stop it (kill {pid}), then run again"))
 
 
 def holder(store: str | Path) -> str | None:
     """The pid of the `munch reproduce` holding the store now, or None."""
-    path = lock_path(store)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-    finally:
-        os.close(fd)
+    return locks.holder(lock_path(store))

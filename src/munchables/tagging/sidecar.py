@@ -9,6 +9,10 @@ the last checkpoint, how many whole documents and bytes it held and the SHA-256 
 settings, and the file still begins with exactly the bytes the checkpoint hashed; anything else
 is a one-line error and nothing is touched. A sidecar rather than a header line: JSONL,
 PubTator and CoNLL have no place for a comment that their other readers would skip.
+
+`OUT.munch.lock` is held while `munch tag` writes OUT (a file or a brat folder) or into an
+`--out-dir`: a second `munch tag` into the same output stops at once, naming the first one's pid,
+instead of both truncating and appending the same file.
 """
 
 from __future__ import annotations
@@ -20,14 +24,29 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import UserError
+from ..util import locks
 from ..util.files import atomic_write_text
 
 SUFFIX = ".munch.json"
+LOCK_SUFFIX = ".munch.lock"
 KIND = "munch tag output"
 
 
 def sidecar_path(out: str | Path) -> Path:
     return Path(os.fspath(out) + SUFFIX)
+
+
+def lock_path(out: str | Path) -> Path:
+    return Path(os.fspath(out).rstrip("/") + LOCK_SUFFIX)
+
+
+def writing(out: str | Path, flag: str = "--out", inside: bool = False):
+    """Hold OUT's lock (util/locks.py) while munch tag writes it, OUT.munch.lock beside it or, with
+    `inside` (an --out-dir), OUT/.munch.lock; another holder is a one-line error."""
+    lock = Path(out) / LOCK_SUFFIX if inside else lock_path(out)
+    return locks.refusing(lock, lambda pid: (
+        f"{flag} {out} is being written by another munch tag (pid {pid}); wait for it to finish, or choose "
+        f"another {flag}"))
 
 
 @dataclass

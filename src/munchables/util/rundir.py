@@ -7,8 +7,7 @@ on `out/.munch.lock`, so that a second run into the same directory stops at once
 one's process id instead of both writing the same files. The kernel drops the lock when the
 process ends, however it ends, so a killed run never leaves a stale lock behind.
 
-`exclusive(path)` is a lock that waits rather than refuses: `munch corpora fetch` holds one per
-corpus, so a second fetch of it into the same directory waits and then finds it there.
+The lock itself is util/locks.py's, shared with the results store and `munch tag --out`.
 
 `refuse_existing(path, flag)` is the same care for commands that write one file or folder
 (`munch text`, `munch vectors`, `munch report`).
@@ -17,13 +16,11 @@ corpus, so a second fetch of it into the same directory waits and then finds it 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from ..errors import UserError
+from . import locks
 
 LOCK_FILE = ".munch.lock"
 RESULTS = ("model.pt", "checkpoint.pt")  # what a finished or interrupted run leaves
@@ -34,25 +31,13 @@ RUN_FILES = (*RESULTS, "metrics.json", "log.jsonl", "config.json", "trace.jsonl"
 def claim(out: Path, resume: bool = False, overwrite: bool = False, flag: str = "--out") -> Iterator[Path]:
     """Create `out`, lock it for this process, refuse (or clear, with overwrite) what it holds."""
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        handle = open(out / LOCK_FILE, "a+")
-    except OSError as e:
-        raise UserError(f"{flag} {out}: cannot write there ({e.strerror}); choose another {flag}") from None
-    with handle:
+    with contextlib.ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(locks.refusing(out / LOCK_FILE, lambda pid: (
+                f"{flag} {out} is in use by another munch run (pid {pid}); wait for it to finish, or use another {flag}")))
         except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise
-            handle.seek(0)
-            pid = handle.read().strip() or "unknown"
-            raise UserError(f"{flag} {out} is in use by another munch run (pid {pid}); "
-                            f"wait for it to finish, or use another {flag}") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+            raise UserError(f"{flag} {out}: cannot write there ({e.strerror}); choose another {flag}") from None
         held = [name for name in RESULTS if (out / name).exists()]
         if held and overwrite:
             for name in RUN_FILES:
@@ -60,46 +45,7 @@ def claim(out: Path, resume: bool = False, overwrite: bool = False, flag: str = 
         elif held and not resume:
             raise UserError(f"{flag} {out} already holds a run ({', '.join(held)}); use --resume to continue it, "
                             f"--overwrite to replace it, or another {flag}")
-        try:
-            yield out
-        finally:
-            handle.seek(0)
-            handle.truncate()  # the lock itself goes with the file handle
-
-
-@contextlib.contextmanager
-def exclusive(path: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the lock file `path` (created, and removed on release) while the body runs: another
-    process or thread taking it waits, calling `waiting` once first (claim, above, refuses
-    instead). Written here: filelock would be a dependency for these twenty lines."""
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:  # the folder was removed by the holder tidying up: make it again
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if waiting is not None:
-                    waiting()
-                    waiting = None
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # its holder removed the file while this one waited: lock the new one
-    try:
-        yield
-    finally:
-        try:
-            os.unlink(path)  # before the release: whoever waits on this file sees it gone and starts again
-        except FileNotFoundError:
-            pass
-        os.close(fd)
+        yield out
 
 
 def refuse_existing(path: Path, flag: str = "--out", overwrite: bool = False, kind: str = "file") -> None:
