@@ -61,7 +61,7 @@ def write_brat(folder: Path, docs: list[Document]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for d in docs:
         (folder / f"{d.id}.txt").write_text(d.passages[0].text, encoding="utf-8")
-        (folder / f"{d.id}.ann").write_text(brat_ann(d.entities), encoding="utf-8")
+        (folder / f"{d.id}.ann").write_text(brat_ann(d.entities)[0], encoding="utf-8")
     return folder
 
 
@@ -77,7 +77,7 @@ def test_brat_ann_round_trip_with_fragments_and_skipped_lines(tmp_path):
     text = "breast and ovarian cancer in BRCA1 carriers\n"
     found = [entity("breast cancer", "Disease", 0, 25) | {"fragments": [[0, 6], [19, 25]]},
              entity("ovarian cancer", "Disease", 11, 25), entity("BRCA1", "Gene", 29, 34)]
-    ann = brat_ann(found)
+    ann, _ = brat_ann(found)
     assert "T1\tDisease 0 6;19 25\tbreast cancer" in ann.splitlines()
     extra = "A1\tNegated T2\nR1\tAssoc Arg1:T1 Arg2:T3\n#1\tAnnotatorNotes T1\tnote\nN1\tReference T3 HGNC:1100\n"
     back, skipped = parse_ann(ann + extra, text)
@@ -236,7 +236,8 @@ def test_brat_round_trip_train_tag_brat_out(tmp_path, capsys):
     assert main(["evaluate", "--model", str(out), "--corpus", str(folder), "--doc-split", "60,20,20", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["f1"] == metrics["test"]["f1"]  # the same split, the same sentences
     tagged = tmp_path / "tagged"
-    assert main(["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(tagged)]) == 0
+    assert main(["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(tagged),
+                 "--drop-existing"]) == 0
     gold = {d.id: {(e["start"], e["end"], e["type"]) for e in d.entities} for d in read_brat(folder)}
     found = {d.id: {(e["start"], e["end"], e["type"]) for e in d.entities} for d in read_brat(tagged)}
     assert found.keys() == gold.keys()
@@ -245,7 +246,8 @@ def test_brat_round_trip_train_tag_brat_out(tmp_path, capsys):
     assert hits >= 0.9 * sum(len(v) for v in gold.values())
     notes = (tagged / "doc000.ann").read_text()
     assert "AnnotatorNotes T1\thead=brat score=" in notes
-    again = ["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(tagged)]
+    again = ["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(tagged),
+             "--drop-existing"]
     capsys.readouterr()
     assert main(again) == 2 and "--resume continues it" in capsys.readouterr().err
     (tagged / "doc005.ann").unlink()
@@ -255,6 +257,12 @@ def test_brat_round_trip_train_tag_brat_out(tmp_path, capsys):
     again_found = {d.id: {(e["start"], e["end"], e["type"]) for e in d.entities} for d in read_brat(tagged)}
     assert again_found["doc005"] == found["doc005"] and again_found["doc000"] == set()
     assert (tagged / "doc000.ann").read_text() == marker
+    both = tmp_path / "both"  # without --drop-existing: the input's annotations first, untouched, then ours
+    assert main(["predict", "--model", str(out), "--input", str(folder), "--format", "brat", "--out", str(both)]) == 0
+    for doc, tagged_doc in zip(read_brat(folder), read_brat(both)):
+        own = [(e["start"], e["end"], e["type"], e["text"]) for e in doc.entities]
+        assert [(e["start"], e["end"], e["type"], e["text"]) for e in tagged_doc.entities[:len(own)]] == own
+        assert {(e["start"], e["end"], e["type"]) for e in tagged_doc.entities[len(own):]} == found[doc.id]
 
 
 def test_compare_single_task_ends_with_the_answer(tiny_corpora, capsys):
@@ -311,3 +319,23 @@ def test_formats_told_by_content(tmp_path):
     pretty = tmp_path / "pretty.data"
     pretty.write_text(json.dumps(json.loads((tmp_path / "bioc-json.data").read_text()), indent=1))
     assert document_format(pretty) == "bioc-json"
+
+
+def test_brat_ann_keeps_the_inputs_entities_their_concept_ids_and_binary_relations():
+    text = "Aspirin causes fever ."
+    own = [{"id": "a1", **entity("Aspirin", "Chemical", 0, 7), "infons": {"identifier": "D001241"}},
+           {"id": "a2", **entity("fever", "Disease", 15, 20)}]
+    ours = [{**entity("fever", "Disease", 15, 20, head="dis", score=0.9), "model": "m1"}]
+    relations = [{"id": "r1", "infons": {"type": "causes"}, "nodes": [{"refid": "a1", "role": "Chemical"},
+                                                                      {"refid": "a2", "role": "Disease"}]},
+                 {"id": None, "infons": {"type": "CID", "arg1": "D001241", "arg2": "D005334"}, "nodes": []}]
+    ann, unwritten = brat_ann(own, ours, relations)
+    assert ann.splitlines() == ["T1\tChemical 0 7\tAspirin", "#1\tAnnotatorNotes T1\tidentifier=D001241",
+                                "T2\tDisease 15 20\tfever",
+                                "T3\tDisease 15 20\tfever", "#3\tAnnotatorNotes T3\thead=dis score=0.9 model=m1",
+                                "R1\tcauses Chemical:T1 Disease:T2"]
+    assert unwritten == 1  # PubTator's concept-level relation: no mention to point at
+    found, skipped = parse_ann(ann, text)  # brat's reader reads it back: three mentions, the rest counted
+    assert [(e["start"], e["end"], e["type"]) for e in found] == [(0, 7, "Chemical"), (15, 20, "Disease"),
+                                                                (15, 20, "Disease")]
+    assert skipped == {"#": 2, "R": 1}

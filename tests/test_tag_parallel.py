@@ -103,3 +103,55 @@ def test_ray_tags_each_file_as_a_task(model_dir, folder, tmp_path):
     for path in local.rglob("*.xml"):
         assert (out / path.relative_to(local)).read_bytes() == path.read_bytes()
     assert len(list(out.rglob("*.xml"))) == 3 and not [p for p in out.rglob("*") if p.name.startswith(".")]
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt,options", [("jsonl", ["--offsets", "utf16"]), ("bioc-json", ["--offsets", "utf16"]),
+                                         ("pubtator", ["--drop-existing"]), ("jsonl", ["--drop-existing"]),
+                                         ("brat", []), ("brat", ["--drop-existing"])])
+def test_every_output_of_a_folder_is_what_out_gives_for_that_file(model_dir, tmp_path, fmt, options):
+    """--out-dir takes every option --out takes, and each file's output is --out's for that file:
+    UTF-16 offsets past an emoji, the input's own annotations kept or dropped, brat folders, the
+    model marker on our entities."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    title = "Aspirin \U0001F48A and fever"  # one code point, two UTF-16 units, before the entities
+    for path, first in ((folder / "a.pubtator", 1), (folder / "sub" / "b.pubtator", 5)):
+        path.write_text("".join(f"{i}|t|{title}\n{i}|a|Patients given caffeine reported asthma .\n"
+                                f"{i}\t10\t17\tfever\tDisease\tD005334\n\n" for i in range(first, first + 3)),
+                        encoding="utf-8")
+    out = tmp_path / "tagged"
+    args = ["--model", model_dir, "--heads", "all", "--format", fmt, *options]
+    assert run(*args, "--input", folder, "--out-dir", out) == 0
+    outputs = {name: data for name, data in _tree(out).items() if name != MANIFEST}
+    expected = {}
+    for name in ("a.pubtator", "sub/b.pubtator"):
+        single = tmp_path / "single" / name.replace(".pubtator", "")
+        single.parent.mkdir(parents=True, exist_ok=True)
+        target = single if fmt == "brat" else single.with_name(single.name + "." + {"bioc-json": "json"}.get(fmt, fmt))
+        assert run(*args, "--input", folder / name, "--out", target) == 0
+        if fmt == "brat":
+            expected |= {f"{name.replace('.pubtator', '')}/{k}": v for k, v in _tree(target).items()}
+        else:
+            expected[str(target.relative_to(tmp_path / "single"))] = target.read_bytes()
+    assert outputs == expected
+    text = b"".join(expected.values())
+    assert (b"D005334" in text) == ("--drop-existing" not in options)  # the input's own annotation
+    if fmt in ("jsonl", "bioc-json"):
+        assert b'"model": "model"' in text or b'"model":"model"' in text
+
+
+def test_a_brat_folder_tagged_again_replaces_the_old_one_whole(model_dir, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "tagged"
+    folder.mkdir()
+    (folder / "a.pubtator").write_text("1|t|Aspirin and fever\n1|a|Caffeine and asthma .\n\n2|t|Fever\n2|a|x .\n\n")
+    args = ["--model", model_dir, "--input", folder, "--format", "brat", "--out-dir", out]
+    assert run(*args) == 0
+    assert sorted(_tree(out / "a")) == ["1.ann", "1.txt", "2.ann", "2.txt"]
+    (folder / "a.pubtator").write_text("3|t|Aspirin\n3|a|Caffeine .\n\n")
+    assert run(*args, "--resume") == 0  # changed: tagged again, the old documents gone with the old folder
+    assert sorted(_tree(out / "a")) == ["3.ann", "3.txt"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary folder left

@@ -47,6 +47,12 @@ def tag_settings(args, taggers) -> dict:
             "drop_existing": args.drop_existing}
 
 
+def marker(models: list[str]) -> str | None:
+    """What our entities are marked with: the model's folder name; with several models, the head
+    names say which (MODEL:HEAD)."""
+    return Path(models[0]).resolve().name if len(models) == 1 else None
+
+
 def cmd_tag(args) -> int:
     from ..tagging.sidecar import lock_path, sidecar_path, writing
     from ..util.paths import refuse_outputs_on_inputs
@@ -94,11 +100,10 @@ def _tag(args) -> int:
         print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
     if args.format in FOLDER_OUTPUTS:  # brat: a folder of .txt + .ann pairs
-        output = FOLDER_OUTPUTS[args.format](args.out, args.resume, args.overwrite)
+        output = FOLDER_OUTPUTS[args.format](args.out, args.resume, args.overwrite, model=marker(args.model))
     else:  # our entities marked with the model that found them (several: the head names MODEL:HEAD)
-        model = Path(args.model[0]).resolve().name if len(args.model) == 1 else None
         output = Output(args.out, args.format, taggers.heads, taggers.types(), args.resume, args.overwrite,
-                        tag_settings(args, taggers), model=model, offsets=args.offsets)
+                        tag_settings(args, taggers), model=marker(args.model), offsets=args.offsets)
     if args.jobs > 1:
         from ..tagging.parallel import Workers
 
@@ -120,9 +125,6 @@ def _tag_into_folder(args, inputs) -> int:
         raise UserError("--out-dir writes one output file per input file: leave out --out, and give a --format "
                         "other than json")
     check(args.engine, ENGINES, "--engine")
-    if args.offsets != "code-points" or args.drop_existing or args.format in ("brat",):
-        raise UserError("--out-dir does not take --offsets utf16, --drop-existing or --format brat yet; "
-                        "tag into one --out FILE (or a brat --out folder) for those")
     refuse_outputs_on_inputs([("--out-dir", args.out_dir)], inputs + model_files(args.model))
     out_dir = Path(args.out_dir)
     ensure_dir(out_dir, "--out-dir", create=False)
@@ -137,14 +139,15 @@ def _tag_into_folder(args, inputs) -> int:
 
 def _tag_files(args, out_dir: Path, files) -> int:
     from ..tagging.ensemble import TaggingPlan
-    from ..tagging.parallel import tag_files
+    from ..tagging.parallel import Writing, tag_files
 
     _set_threads(args)
     plan = TaggingPlan(tuple(args.model), tuple(args.heads or ["target"]), args.overlap, args.batch_size, args.device)
     taggers = plan.load()  # here too: the heads, types and settings every file's output is written with
-    summary = tag_files(plan, files, out_dir, args.format, args.input_format, args.text_unit, taggers.heads,
-                        taggers.types(), tag_settings(args, taggers), args.engine, args.jobs, args.threads or 1,
-                        args.ray_address, args.overwrite, loaded=taggers)
+    writing = Writing(args.input_format, args.text_unit, args.offsets, args.drop_existing, marker(args.model))
+    summary = tag_files(plan, files, out_dir, args.format, writing, taggers.heads, taggers.types(),
+                        tag_settings(args, taggers), args.engine, args.jobs, args.threads or 1, args.ray_address,
+                        args.overwrite, loaded=taggers)
     log.info("%d files tagged (%d finished before), %d documents in %.1f s: %.1f documents/s", summary["files"],
              summary["skipped_files"], summary["documents"], summary["seconds"], summary["documents_per_s"])
     return 0

@@ -19,8 +19,10 @@ are; data/annotated.py resolves them for training by one documented rule.
 
 The writer is a folder too (`BratOutput`): ``ID.txt`` with the document's text (passages joined at
 their offsets, the gaps filled with spaces or, between passages, a newline) and ``ID.ann`` with a
-T line per entity (fragments where the entity has them) and, for a tagger's entity, an
-``AnnotatorNotes`` line ``#N<TAB>AnnotatorNotes TN<TAB>head=...  score=...``. A folder output
+T line per entity, the input's own first (fragments where the entity has them), each with an
+``AnnotatorNotes`` line of what else is known: ``head=... score=... model=...`` for a tagger's
+entity, the input's infons (a concept id) for its own; a BioC relation between two of them is an R
+line (others, e.g. PubTator's concept-level relations, are counted in a warning). A folder output
 cannot be one streamed file, so it is not an `OutputFormat` of formats.py; `--resume` skips the
 documents whose ``.ann`` is already there (each pair is written ``.txt`` first, ``.ann`` last,
 atomically), and `--overwrite` writes over the pairs of the documents it tags (other files in the
@@ -29,6 +31,7 @@ folder stay). A folder that holds ``.ann`` files already is refused without one 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import Counter
@@ -36,7 +39,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import UserError
-from .documents import Document, Passage, entity
+from .documents import Document, Passage, entity, mark
+
+log = logging.getLogger("munchables")
 
 _T_LINE = re.compile(r"T[^\t]*\t(\S+) (\d+ \d+(?:;\d+ \d+)*)\t?(.*)")
 SKIPPED = ("A", "M", "N", "R", "E", "*", "#")  # annotation kinds the reader skips (M: old brat's attributes)
@@ -132,19 +137,43 @@ def document_text(doc: Document) -> str:
     return out
 
 
-def brat_ann(found: Sequence[dict]) -> str:
-    """The ``.ann`` text of a document's entities: T lines, and a note with head and score where known."""
-    lines = []
-    for n, e in enumerate(found, 1):
-        fragments = e.get("fragments") or [[e["start"], e["end"]]]
+def brat_ann(found: Sequence[dict], ours: Sequence[dict] = (), relations: Sequence[dict] = ()) -> tuple[str, int]:
+    """The ``.ann`` text of a document: T lines for the document's own entities (`found`: their
+    infons, e.g. a concept id, in an AnnotatorNotes line), then ours (head, score, model in the
+    note), then an R line per binary relation whose two nodes name entities written here (BioC
+    relations); and how many relations could not be written (PubTator's relations join concept
+    ids, not mentions, and brat has no line for those)."""
+    lines, number = [], {}
+    for n, e in enumerate([*found, *ours], 1):
+        fragments = e.get("fragments") or e.get("locations") or [[e["start"], e["end"]]]
         spans = ";".join(f"{a} {b}" for a, b in fragments)
-        text = re.sub(r"[\t\r\n]", " ", e["text"])
-        kind = re.sub(r"\s", "_", e["type"])
-        lines.append(f"T{n}\t{kind} {spans}\t{text}")
-        note = " ".join(f"{k}={e[k]}" for k in ("head", "score") if e.get(k) is not None)
+        lines.append(f"T{n}\t{_word(e['type'])} {spans}\t{_one_line(e['text'])}")
+        if e.get("id") is not None:
+            number[str(e["id"])] = n
+        facts = {k: e.get(k) for k in ("head", "score", "model")} | dict(e.get("infons") or {})
+        note = " ".join(f"{_word(k)}={_one_line(str(v))}" for k, v in facts.items() if v is not None)
         if note:
             lines.append(f"#{n}\tAnnotatorNotes T{n}\t{note}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    unwritten, r = 0, 0
+    for rel in relations:
+        nodes = rel.get("nodes") or []
+        if len(nodes) != 2 or any(str(node.get("refid")) not in number for node in nodes):
+            unwritten += 1
+            continue
+        r += 1
+        kind = (rel.get("infons") or {}).get("type") or "Relation"
+        args = " ".join(f"{_word(node.get('role') or f'Arg{i}')}:T{number[str(node['refid'])]}"
+                        for i, node in enumerate(nodes, 1))
+        lines.append(f"R{r}\t{_word(kind)} {args}")
+    return "\n".join(lines) + ("\n" if lines else ""), unwritten
+
+
+def _word(text: str) -> str:
+    return re.sub(r"\s", "_", text) or "_"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\t\r\n]", " ", text)
 
 
 def file_stem(doc_id: str) -> str:
@@ -174,7 +203,8 @@ class BratOutput:
     """`munch tag --format brat --out FOLDER`: an ``ID.txt`` and ``ID.ann`` per document (same interface as
     collection.Output: ``start(documents)``, ``write(tagged)``, ``close()``, ``skipped``)."""
 
-    def __init__(self, path: str | None, resume: bool = False, overwrite: bool = False):
+    def __init__(self, path: str | None, resume: bool = False, overwrite: bool = False, model: str | None = None):
+        self.model, self.unwritten = model, 0  # model: what our entities are marked with; relations not written
         if path is None:
             raise UserError("--format brat writes a folder of .txt + .ann pairs; give --out FOLDER")
         self.folder = Path(path)
@@ -204,7 +234,12 @@ class BratOutput:
         doc = tagged.document
         stem = file_stem(doc.id)
         _atomic(self.folder / f"{stem}.txt", document_text(doc))
-        _atomic(self.folder / f"{stem}.ann", brat_ann(tagged.entities))
+        ann, unwritten = brat_ann(doc.entities, mark(doc, tagged.entities, self.model), doc.relations)
+        self.unwritten += unwritten
+        _atomic(self.folder / f"{stem}.ann", ann)
 
     def close(self) -> None:
-        pass
+        if self.unwritten:
+            log.warning("--format brat: %d relations of the input were not written: brat's R lines join two "
+                        "mentions, and these join concept ids or more than two nodes (write jsonl, "
+                        "pubtator or bioc to keep them)", self.unwritten)

@@ -9,7 +9,9 @@ memory stays flat whatever the collection's size.
 `--out-dir DIR` (with `--engine local --jobs N`, or `--engine ray`): one output file per input
 file, `DIR/<the input's path below its --input, suffix replaced by the format's>`. Each file is
 tagged by one worker (a local process, or a Ray task anywhere on the cluster: inputs and DIR must
-then be on a file system every node sees) and written atomically (a temporary file, renamed).
+then be on a file system every node sees) and written atomically (a temporary file, renamed; for
+brat a folder per input file). Each file is read and written as `--out` would write it (`Writing`:
+--offsets, --drop-existing, the model marker).
 The driver records each finished file in `DIR/munch-manifest.jsonl` (input, size, modification
 time, output, documents, format and settings); a rerun skips the files recorded there with the
 same size, time, format and settings whose output is still there, and refuses (one line) a DIR
@@ -28,6 +30,7 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -40,7 +43,7 @@ log = logging.getLogger("munchables")
 
 MANIFEST = "munch-manifest.jsonl"
 SUFFIXES = {"jsonl": ".jsonl", "pubtator": ".pubtator", "conll": ".conll", "bioc-xml": ".xml", "bioc-json": ".json",
-            "html": ".html"}
+            "html": ".html", "brat": ""}  # brat: a folder named after the input, its suffix dropped
 _loaded: dict = {}  # in a worker: TaggingPlan -> its loaded Taggers (a Ray worker process serves many tasks)
 
 
@@ -145,30 +148,49 @@ def output_name(relative: str, fmt: str) -> str:
     return str(path.with_suffix(SUFFIXES[fmt]) if path.suffix else path.with_name(path.name + SUFFIXES[fmt]))
 
 
-def tag_file(plan: TaggingPlan, path: str, name: str, target: str, fmt: str, input_format: str, text_unit: str,
+@dataclass(frozen=True)
+class Writing:
+    """How each file is read and written, as `--out` would: offsets, --drop-existing, the model marker."""
+
+    input_format: str = "auto"
+    text_unit: str = "file"
+    offsets: str = "code-points"
+    drop_existing: bool = False
+    model: str | None = None  # the name our entities are marked with (one --model), as collection.Output
+
+
+def tag_file(plan: TaggingPlan, path: str, name: str, target: str, fmt: str, writing: Writing,
              heads: list[str], types: list[str]) -> dict:
-    """Tag one input file into `target`, atomically (a temporary file beside it, renamed); its counts.
-    Runs in a worker: a local process or a Ray task."""
-    from ..util.files import atomic_write
+    """Tag one input file into `target`, atomically (a temporary file or folder beside it, renamed);
+    its counts. Runs in a worker: a local process or a Ray task."""
+    from ..data.formats import FOLDER_OUTPUTS
+    from ..util.files import atomic_write, atomic_write_folder
     from .collection import Output, read_one
 
     taggers = _taggers(plan)
     counts = {"documents": 0, "sentences": 0, "entities": 0, "dropped_by_overlap": 0}
 
+    def tag(output) -> None:
+        documents = read_one(Path(path), name, writing.input_format, writing.text_unit, writing.offsets)
+        if writing.drop_existing:
+            documents = (d.without_annotations() for d in documents)
+        for tagged in taggers.stream(output.start(documents), plan.overlap, plan.batch_size):
+            output.write(tagged)
+            counts["documents"] += 1
+            counts["sentences"] += tagged.sentences
+            counts["entities"] += len(tagged.entities)
+            counts["dropped_by_overlap"] += tagged.dropped
+        output.close()
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
-            output = Output(None, fmt, heads, types, stream=f)
-            for tagged in taggers.stream(output.start(read_one(Path(path), name, input_format, text_unit)),
-                                         plan.overlap, plan.batch_size):
-                output.write(tagged)
-                counts["documents"] += 1
-                counts["sentences"] += tagged.sentences
-                counts["entities"] += len(tagged.entities)
-                counts["dropped_by_overlap"] += tagged.dropped
-            output.close()
+            tag(Output(None, fmt, heads, types, stream=f, model=writing.model, offsets=writing.offsets))
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(target), write)
+    if fmt in FOLDER_OUTPUTS:  # brat: a folder of .txt + .ann pairs per input file
+        atomic_write_folder(Path(target), lambda tmp: tag(FOLDER_OUTPUTS[fmt](tmp, overwrite=True, model=writing.model)))
+    else:
+        atomic_write(Path(target), write)
     return counts
 
 
@@ -229,8 +251,8 @@ def plan_files(files: list[tuple[Path, str]], out_dir: Path, fmt: str, settings:
     return todo, done
 
 
-def tag_files(plan: TaggingPlan, files: list[tuple[Path, str]], out_dir: Path, fmt: str, input_format: str,
-              text_unit: str, heads: list[str], types: list[str], settings: dict, engine: str = "local",
+def tag_files(plan: TaggingPlan, files: list[tuple[Path, str]], out_dir: Path, fmt: str, writing: Writing,
+              heads: list[str], types: list[str], settings: dict, engine: str = "local",
               jobs: int = 1, threads: int = 1, ray_address: str | None = None, overwrite: bool = False,
               loaded=None) -> dict:
     """Tag every file into its own output in `out_dir`, skipping those the manifest shows finished;
@@ -245,7 +267,7 @@ def tag_files(plan: TaggingPlan, files: list[tuple[Path, str]], out_dir: Path, f
     log.info("%d files to tag into %s (%d finished before, skipped), engine %s", len(todo), out_dir, done, engine)
     start = time.perf_counter()
     totals = {"files": 0, "skipped_files": done, "documents": 0, "sentences": 0, "entities": 0, "dropped_by_overlap": 0}
-    args = [(plan, str(path.resolve()), name, str(target.resolve()), fmt, input_format, text_unit, heads, types)
+    args = [(plan, str(path.resolve()), name, str(target.resolve()), fmt, writing, heads, types)
             for path, name, target in todo]
     with open(out_dir / MANIFEST, "a", encoding="utf-8") as manifest:
         for (path, name, _target), counts in _run(engine, args, jobs, threads, ray_address):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import tempfile
 import zlib
 from pathlib import Path
@@ -41,6 +42,30 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_folder(path: Path, write: Callable[[str], None]) -> None:
+    """A folder written whole or not at all: `write` fills a temporary folder beside `path`, which
+    then takes its place. A folder already there is moved aside first and removed after (rename
+    cannot replace a folder that holds files), so a reader sees the old folder, none for a
+    moment, or the new one, never a half-written one."""
+    path = Path(path)
+    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    old = None
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        if path.exists():
+            old = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
+            os.replace(path, old)  # onto the empty folder just made: allowed
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)  # put the old one back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
