@@ -2,9 +2,12 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from munchables.cli import main
 from munchables.embeddings.charlm import (
@@ -12,7 +15,9 @@ from munchables.embeddings.charlm import (
     CharLM,
     CharLMConfig,
     CharLMTraining,
+    TextStreams,
     batchify,
+    build_chars,
     read_state,
     split_text,
     train_charlm,
@@ -119,3 +124,35 @@ def test_missing_text_and_bad_direction_are_user_errors(tmp_path, capsys):
     text = repetitive_text(tmp_path / "t.txt", 5)
     assert main(["charlm", "--text", str(text), "--direction", "sideways", "--out", str(tmp_path / "x.pt")]) == 2
     assert "forward, backward" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=12), min_size=2, max_size=30),
+       block=st.integers(1, 40), held_out=st.floats(0.01, 0.9), direction=st.sampled_from(["forward", "backward"]),
+       gzipped=st.booleans())
+def test_streamed_text_gives_the_indices_of_the_text_held_whole(tmp_path, lines, block, held_out, direction, gzipped):
+    """TextStreams reads the file a line at a time in blocks into a memory-mapped file: its indices
+    are exactly those of the whole text (split_text, Counter, encode_text), both directions, any
+    block size, blank lines and stray whitespace dropped, gzip inflated."""
+    import gzip
+    import tempfile
+    from collections import Counter
+
+    tmp_path = Path(tempfile.mkdtemp(dir=tmp_path))  # one folder per example
+    kept = [line.strip() for line in "\n".join(lines).splitlines() if line.strip()]
+    raw = ("\n".join(lines) + "\n").encode("utf-8")
+    path = tmp_path / ("t.txt.gz" if gzipped else "t.txt")
+    path.write_bytes(gzip.compress(raw) if gzipped else raw)
+    if len(kept) < 2:
+        with pytest.raises(UserError):
+            TextStreams(path, held_out)
+        return
+    train_text, held_text = split_text(kept, held_out)
+    streams = TextStreams(path, held_out)
+    assert build_chars(streams.counts) == build_chars(Counter(train_text))
+    model = CharLM(CharLMConfig(direction=direction, hidden=4, char_dim=2), build_chars(Counter(train_text)))
+    streams.BLOCK = block
+    train_ids, held_ids = streams.encode(model, tmp_path / "lm.pt")
+    assert train_ids.tolist() == model.encode_text(train_text).tolist()
+    assert held_ids.tolist() == model.encode_text(held_text).tolist()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the mapped file is gone from the folder

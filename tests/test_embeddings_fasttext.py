@@ -9,6 +9,7 @@ from munchables.cli import main
 from munchables.data.corpus import load_corpus
 from munchables.data.text import write_text as write_text_file
 from munchables.embeddings.word_vectors import has_subwords, load_vectors
+from munchables.errors import UserError
 from test_embeddings_helpers import make_corpus, tiny_train_args, write_text
 
 
@@ -30,6 +31,29 @@ def test_raw_text_is_tokenised_like_the_corpora(tmp_path):
     assert (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines() == [
         "IL - 2 binds p53 / p21 .", "The 5 - FU dose was 2 . 5 mg .",
     ]
+
+
+def test_raw_text_is_read_a_paragraph_at_a_time_with_the_sentences_of_the_whole(tmp_path, monkeypatch):
+    """Raw text streams in paragraphs (bounded memory): the sentences are those of the text tokenised
+    whole, and a paragraph cut after RAW_BLOCK characters only cuts at a line break; a file with no
+    line break past MAX_LINE_BYTES is one line of error, never read whole."""
+    from munchables.data import text
+    from munchables.data.tokenize import tokenize
+
+    paragraphs = ["IL-2 binds p53/p21. The 5-FU dose\nwas 2.5 mg.", "Aspirin (ASA) was given.\nNo fever was seen.",
+                  "BRCA1 mutations\u2028in 12% of cases."]
+    raw = "\n\n".join(paragraphs * 20) + "\n"
+    (tmp_path / "raw.txt").write_text(raw, encoding="utf-8")
+    whole = [" ".join(t for t, _, _ in s) for s in tokenize(raw)]
+    assert list(text.raw_lines(tmp_path / "raw.txt")) == whole
+    monkeypatch.setattr(text, "RAW_BLOCK", 30)  # blocks cut inside paragraphs: every token still there, in order
+    assert " ".join(text.raw_lines(tmp_path / "raw.txt")).split() == " ".join(whole).split()
+    monkeypatch.setattr(text, "MAX_LINE_BYTES", 100)
+    (tmp_path / "one.txt").write_text("word " * 1000, encoding="utf-8")
+    with pytest.raises(UserError, match=r"one.txt:1: a line longer than 100 bytes"):
+        list(text.raw_lines(tmp_path / "one.txt"))
+    with pytest.raises(UserError, match=r"one.txt:1: a line longer than 100 bytes"):
+        list(text.text_lines(tmp_path / "one.txt"))
 
 
 def test_munch_text_without_sources_is_a_user_error(tmp_path, capsys):

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import UserError
-from ..util.files import atomic_write, out_file, read_utf8
+from ..util.files import atomic_write, out_file, utf8_lines
 from .corpus import default_data_dir, load_corpus
 from .tokenize import tokenize
 
 TEXT_SPLITS = ("train", "dev")  # never "test"
+MAX_LINE_BYTES = 16_000_000  # a longer line is no sentence (a text file is streamed; no line is held past this)
+RAW_BLOCK = 1_000_000  # characters of raw text tokenised at a time (cut at the line break after them)
 
 
 def corpus_lines(names: Iterable[str], data_dir: str | None = None) -> Iterator[str]:
@@ -31,27 +33,49 @@ def corpus_lines(names: Iterable[str], data_dir: str | None = None) -> Iterator[
 
 
 def raw_lines(path: str | Path) -> Iterator[str]:
-    """The sentences of a raw UTF-8 text file, tokenised the way the corpora are."""
-    text = read_text(path)
-    for sentence in tokenize(text):
-        yield " ".join(token for token, _, _ in sentence)
+    """The sentences of a raw UTF-8 text file, tokenised the way the corpora are. Read as it is
+    tokenised, a paragraph (lines up to a blank one) at a time, a paragraph cut after RAW_BLOCK
+    characters: memory stays bounded whatever the file."""
+    block: list[str] = []
+    size = 0
+
+    def sentences() -> Iterator[str]:
+        for sentence in tokenize("".join(block)):
+            yield " ".join(token for token, _, _ in sentence)
+
+    for line in _lines(path, "UTF-8 text"):
+        block.append(line)
+        size += len(line)
+        if not line.strip() or size >= RAW_BLOCK:
+            yield from sentences()
+            block, size = [], 0
+    yield from sentences()
 
 
-def read_text(path: str | Path) -> str:
-    """A UTF-8 text file's content; a missing or binary file is the user's to fix."""
+def text_lines(path: str | Path) -> Iterator[str]:
+    """The non-blank lines of a text file, stripped, read one at a time (bounded memory); a missing,
+    binary or empty file is the user's to fix."""
+    empty = True
+    for read in _lines(path, "UTF-8 text, one sentence per line"):
+        for line in read.splitlines():  # every line break str.splitlines knows (\r, \u2028, ...), as the tokenizer
+            line = line.strip()
+            if line:
+                empty = False
+                yield line
+    if empty:
+        raise UserError(f"{path}: no text in the file; expected one sentence per line")
+
+
+def count_lines(path: str | Path) -> int:
+    """How many non-blank lines `text_lines` gives (the file checked on the way)."""
+    return sum(1 for _ in text_lines(path))
+
+
+def _lines(path: str | Path, expected: str) -> Iterator[str]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: text file not found; write one with `munch text --corpora ID,... --out FILE`")
-    return read_utf8(path, "UTF-8 text, one sentence per line")
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """The non-blank lines of a text file, without their line breaks."""
-    lines = [line.strip() for line in read_text(path).splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        raise UserError(f"{path}: no text in the file; expected one sentence per line")
-    return lines
+    return utf8_lines(path, expected, limit=1 << 62, max_line=MAX_LINE_BYTES)
 
 
 def write_text(out: str | Path, corpora: Iterable[str] = (), raw: Iterable[str | Path] = (),

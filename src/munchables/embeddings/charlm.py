@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..choices import DIRECTIONS
-from ..data.text import read_lines
+from ..data.text import text_lines
 from ..errors import UserError
 from ..schedules import PlateauRule
 from ..util.checks import finite
@@ -222,19 +222,94 @@ def read_state(path: str | Path, role: str = "character language model") -> dict
 # --- training --------------------------------------------------------------------------------
 
 
-def build_chars(text: str) -> list[str]:
-    """The model's characters: UNKNOWN, then those seen at least MIN_CHAR_COUNT times, most frequent first."""
-    counts = Counter(text)
+def build_chars(counts: Counter) -> list[str]:
+    """The model's characters: UNKNOWN, then those seen at least MIN_CHAR_COUNT times, most frequent first
+    (ties in order of first appearance, as `Counter.most_common` keeps them)."""
     return [UNKNOWN] + [c for c, n in counts.most_common() if n >= MIN_CHAR_COUNT and c != UNKNOWN]
 
 
 def split_text(lines: list[str], held_out: float) -> tuple[str, str]:
-    """The training stream and the held-out stream: the last `held_out` of the lines, at least one."""
-    if len(lines) < 2:
-        raise UserError("a character language model needs at least two lines of text (one is held out)")
-    n_held = min(len(lines) - 1, max(1, round(len(lines) * held_out)))
+    """The training stream and the held-out stream: the last `held_out` of the lines, at least one
+    (as TextStreams writes them, for a text small enough to hold)."""
+    n_held = held_lines(len(lines), held_out)
     join = lambda ls: NEWLINE.join(ls) + NEWLINE  # noqa: E731
     return join(lines[:-n_held]), join(lines[-n_held:])
+
+
+def held_lines(n_lines: int, held_out: float) -> int:
+    if n_lines < 2:
+        raise UserError("a character language model needs at least two lines of text (one is held out)")
+    return min(n_lines - 1, max(1, round(n_lines * held_out)))
+
+
+class TextStreams:
+    """The training and held-out characters of a text file as the model's indices, in a memory-
+    mapped file beside the model: the text is read three times, a line at a time (lines; the
+    characters of the training part; the indices), and never held whole, so that a text of many
+    gigabytes trains in bounded memory (the page cache holds what is read). The file is removed
+    as soon as it is mapped (the mapping keeps it until the process ends, however it ends).
+
+    Exactly `model.encode_text(train_text)` and `(held_text)` of split_text (tested): a backward
+    model's stream is the whole text reversed, so each block is written at its mirrored place."""
+
+    BLOCK = 1 << 20  # characters encoded at a time
+
+    def __init__(self, path: Path, held_out: float):
+        self.path = path
+        n_lines = sum(1 for _ in text_lines(path))
+        self.n_train = n_lines - held_lines(n_lines, held_out)
+        self.counts: Counter = Counter()  # of the training part: the model's characters
+        self.lengths = [0, 0]  # characters of the training and the held-out part, line breaks included
+        for i, line in enumerate(text_lines(path)):
+            part = i >= self.n_train
+            if not part:
+                self.counts.update(line)
+                self.counts[NEWLINE] += 1
+            self.lengths[part] += len(line) + 1
+
+    def encode(self, model: "CharLM", beside: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (N,) training and (M,) held-out indices of `model`'s characters, in its direction."""
+        import os
+        import tempfile
+
+        dtype = np.int16 if len(model.chars) <= np.iinfo(np.int16).max else np.int32
+        fd, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".chars")
+        os.close(fd)
+        try:
+            ids = np.memmap(name, dtype=dtype, mode="w+", shape=(sum(self.lengths),))
+        finally:
+            os.unlink(name)
+        backward = model.config.direction == "backward"
+        starts = [0, self.lengths[0]]
+        written = [0, 0]
+        block: list[str] = []
+
+        def flush(part: int) -> None:
+            if not block:
+                return
+            text = NEWLINE.join(block) + NEWLINE
+            codes = model.encode_text(text).numpy().astype(dtype)
+            n = len(codes)
+            at = starts[part] + (self.lengths[part] - written[part] - n if backward else written[part])
+            ids[at:at + n] = codes
+            written[part] += n
+            block.clear()
+
+        size, part = 0, 0
+        for i, line in enumerate(text_lines(self.path)):
+            if i == self.n_train:
+                flush(part)
+                size, part = 0, 1
+            block.append(line)
+            size += len(line) + 1
+            if size >= self.BLOCK:
+                flush(part)
+                size = 0
+        flush(part)
+        if written != self.lengths:
+            raise UserError(f"{self.path}: the file changed while it was read; train on a file nothing else writes")
+        whole = torch.from_numpy(ids)
+        return whole[: self.lengths[0]], whole[self.lengths[0]:]
 
 
 def batchify(ids: torch.Tensor, streams: int) -> torch.Tensor:
@@ -254,7 +329,7 @@ def bits_per_char(model: CharLM, data: torch.Tensor, bptt: int, device: torch.de
     model.eval()
     state, total, count = None, 0.0, 0
     for start in windows(data.shape[1], bptt):
-        chunk = data[:, start : start + bptt + 1].to(device)  # (S, l+1)
+        chunk = data[:, start : start + bptt + 1].to(device, torch.long)  # (S, l+1)
         out, state = model(chunk[:, :-1], state)  # (S, l, H)
         logits = model.logits(out)  # (S, l, V)
         total += nn.functional.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten(), reduction="sum").item()
@@ -293,20 +368,22 @@ class CharLMTrainer:
         if self.config.hidden < 1:
             raise UserError("--hidden must be at least 1")
         out_file(self.out)  # a directory, a broken link or an unwritable place: one line, before any work
-        train_text, held_text = split_text(read_lines(self.text_path), t.held_out)
+        text = TextStreams(self.text_path, t.held_out)  # read as it streams: any size of text
         stat = self.text_path.stat()
         self.source = {"path": str(self.text_path), "bytes": stat.st_size}
         state = self._setup_checkpoint()
         torch.manual_seed(t.seed)
-        chars = state["spec"]["chars"] if state else build_chars(train_text)
+        chars = state["spec"]["chars"] if state else build_chars(text.counts)
         self.model = CharLM(self.config, chars).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=t.lr)
-        streams = min(t.batch_size, len(train_text) // 2)
+        train_length, held_length = text.lengths
+        streams = min(t.batch_size, train_length // 2)
         if streams < 1:
             raise UserError(f"{self.text_path}: too little text to train on")
-        self.train_data = batchify(self.model.encode_text(train_text), streams)  # (S, n)
-        held_streams = max(1, min(HELD_OUT_STREAMS, len(held_text) // t.bptt))
-        self.held_data = batchify(self.model.encode_text(held_text), held_streams)  # (S', n')
+        train_ids, held_ids = text.encode(self.model, self.out)  # memory-mapped (N,) and (M,)
+        self.train_data = batchify(train_ids, streams)  # (S, n)
+        held_streams = max(1, min(HELD_OUT_STREAMS, held_length // t.bptt))
+        self.held_data = batchify(held_ids, held_streams)  # (S', n')
         self.rule = annealing(t.lr)
         self.epoch, self.position, self.history = 0, 0, []
         self.elapsed = 0.0  # seconds of training so far, over every run that resumed this one
@@ -380,7 +457,7 @@ class CharLMTrainer:
                    leave=False, disable=not self.progress if self.progress is not None else None)
         first = self.position
         for i in range(first, len(starts)):
-            chunk = self.train_data[:, starts[i] : starts[i] + t.bptt + 1].to(self.device)  # (S, l+1)
+            chunk = self.train_data[:, starts[i] : starts[i] + t.bptt + 1].to(self.device, torch.long)  # (S, l+1)
             out, state = self.model(chunk[:, :-1], state)  # (S, l, H)
             state = tuple(s.detach() for s in state)  # truncated BPTT: carry the state, not its graph
             logits = self.model.logits(out)  # (S, l, V)

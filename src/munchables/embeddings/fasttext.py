@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.text import read_lines
+from ..data.text import count_lines, text_lines
 from ..errors import UserError
 from ..util.files import atomic_write, out_file
 from .provenance import write_sidecar
@@ -44,11 +44,8 @@ class _Lines:
         self.path = path
 
     def __iter__(self):
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                tokens = line.split()
-                if tokens:
-                    yield tokens
+        for line in text_lines(self.path):  # gzip inflated as read, one line at a time
+            yield line.split()
 
 
 class _GensimProgress(logging.Filter):
@@ -84,7 +81,7 @@ def train_vectors(text: str | Path, out: str | Path, config: FastTextConfig) -> 
     if config.dim < 1 or config.epochs < 1 or config.min_count < 1 or config.buckets < 1 or not 1 <= config.min_n <= config.max_n:
         raise UserError("--dim, --epochs, --min-count and --buckets must be at least 1, and 1 <= min_n <= max_n")
     out_file(out)  # before the training: a directory or unwritable place in one line
-    n_lines = len(read_lines(text))  # checks the file: present, UTF-8, not empty
+    n_lines = count_lines(text)  # checks the file as it streams it: present, UTF-8, not empty
     started = time.perf_counter()
     model = FastText(
         vector_size=config.dim, window=config.window, min_count=config.min_count, min_n=config.min_n,

@@ -136,10 +136,11 @@ def read_utf8(path: Path, expected: str) -> str:
                         f"expected UTF-8 text (convert it, e.g. iconv -f latin1 -t utf-8)") from None
 
 
-def utf8_lines(path: Path, expected: str, limit: int) -> Iterator[str]:
+def utf8_lines(path: Path, expected: str, limit: int, max_line: int | None = None) -> Iterator[str]:
     """The lines of a UTF-8 file (with their line breaks), gunzipped as they are read when it is gzip, at most
-    `limit` bytes of them (after decompression: a small .gz can inflate to gigabytes); read_utf8's one-line
-    errors, and one for a file past the limit."""
+    `limit` bytes of them (after decompression: a small .gz can inflate to gigabytes) and, with `max_line`, at
+    most that many bytes in one line (a file without line breaks is never held whole); read_utf8's one-line
+    errors, and one for a file or line past its limit."""
     path = Path(path)
     try:
         raw = open(path, "rb")
@@ -156,13 +157,15 @@ def utf8_lines(path: Path, expected: str, limit: int) -> Iterator[str]:
         size, number = 0, 0
         while True:
             try:
-                line = f.readline(limit - size + 1)
+                line = f.readline(min(limit - size, max_line if max_line is not None else limit) + 1)
             except (OSError, EOFError, zlib.error) as err:
                 raise UserError(f"{path}: broken gzip data ({err}); expected a whole .gz file") from None
             if not line:
                 return
             size += len(line)
             number += 1
+            if max_line is not None and len(line) > max_line and not line.endswith(b"\n"):
+                raise UserError(f"{path}:{number}: a line longer than {max_line:,} bytes; expected {expected}")
             if size > limit:
                 raise UserError(f"{path}: more than {limit:,} bytes{' once decompressed' if zipped else ''}, the "
                                 f"limit for {expected}; is it the right file? (a larger one: set {ENV_MAX_MB} to its size in MB)")
