@@ -23,7 +23,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .choices import AUX_ORDERS, CACHES, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, METHODS, check
+from .choices import AUX_ORDERS, CACHES, DIRECTIONS, ITER_SWITCHES, KEEP, LOSS_REDUCTIONS, METHODS, check
 from .errors import UserError
 
 DATA_DIR_HELP = ("directory holding the corpora (default: $MUNCHABLES_DATA, else ../shared/data, "
@@ -349,3 +349,55 @@ def check_settings(options) -> None:
         problem = m["check"](value) if m["check"] is not None else None
         if problem:
             raise UserError(f"{flag(name)} {problem}; got {value}")
+
+
+# --- the embeddings this project trains: `munch charlm` (embeddings/charlm.py), `munch vectors` (fasttext.py)
+
+
+def _held_out(value) -> str | None:
+    return None if 0 < value < 1 else "must be above 0 and below 1"
+
+
+# `munch charlm`'s flags are these settings (settings.py: default, flag, help and check once)
+@dataclass
+class CharLMConfig:
+    direction: str = setting("forward", choices=DIRECTIONS, help=" | ".join(DIRECTIONS))  # backward: right to left
+    hidden: int = setting(1024, type=int, check=at_least(1), help="LSTM units")  # Akbik et al. 2018: 2048; PubMed: 1150
+    layers: int = setting(1, type=int, check=at_least(1), help="stacked LSTM layers")
+    char_dim: int = 100  # character embedding size (Akbik et al. 2018)
+    dropout: float = 0.1  # on the character embeddings and the LSTM output, while the LM trains
+    nout: int = 0  # a linear map of the LSTM output to this many values (Flair's `nout`); 0: none
+    delimiter: str = "\n"  # what precedes every sentence the LM reads (Flair's `document_delimiter`)
+
+
+@dataclass
+class CharLMTraining:
+    epochs: int = setting(10, type=int, check=at_least(1), help="passes over the text")
+    batch_size: int = setting(100, type=int, check=at_least(1), help="parallel character streams")  # Flair: 100
+    bptt: int = setting(250, type=int, check=at_least(1),
+                        help="characters per truncated-backpropagation window")  # Flair: 250
+    lr: float = setting(20.0, type=float, check=positive, help="initial SGD learning rate, halved when held-out "
+                                                                "bits/char stop falling")  # Flair's LM trainer
+    clip: float = 0.25  # gradient norm clipping (Flair)
+    held_out: float = setting(0.01, type=float, check=_held_out,
+                              help="fraction of lines, at the end, scored after every epoch")
+    seed: int = setting(1, type=int)  # seeds the initialisation and dropout
+    checkpoint_minutes: float = 10.0  # also checkpoint within an epoch this often
+    max_minutes: float | None = setting(None, type=float, check=positive,
+                                        help="stop after this long, checkpointed (continue with --resume)")
+
+
+@dataclass
+class FastTextConfig:
+    dim: int = setting(300, type=int, check=at_least(1), help="vector size (with the default buckets, 300 needs "
+                       "about 2.4 GB)")  # the paper's FastText vectors from Flair: 300
+    epochs: int = setting(5, type=int, check=at_least(1))  # passes over the text (fastText's default)
+    window: int = 5  # context words on each side
+    min_count: int = setting(5, type=int, check=at_least(1), help="words seen fewer times get only n-gram vectors")
+    min_n: int = 3  # shortest character n-gram (Bojanowski et al. 2017)
+    max_n: int = 6  # longest character n-gram
+    buckets: int = setting(2_000_000, type=int, check=at_least(1),
+                           help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")  # fastText's default
+    skipgram: bool = True  # skip-gram (Bojanowski et al. 2017); False: CBOW
+    threads: int = 0  # worker threads; 0: one per CPU core (the flag: cli/data.py, the one thread rule)
+    seed: int = setting(1, type=int)

@@ -7,8 +7,8 @@ import json
 import logging
 from pathlib import Path
 
-from ..choices import DIRECTIONS
 from ..errors import UserError
+from ..settings import CharLMConfig, CharLMTraining, FastTextConfig, add_flags, from_args
 from ..util.paths import refuse_outputs_on_inputs
 from .common import THREADS_HELP, _add_data_dir, _add_document_args, _add_no_fetch, _corpus_inputs, _csv, _document_options
 
@@ -71,15 +71,14 @@ def cmd_text(args) -> int:
 
 
 def cmd_vectors(args) -> int:
-    from ..embeddings.fasttext import FastTextConfig, train_vectors
+    from ..embeddings.fasttext import train_vectors
     from ..util.rundir import refuse_existing
 
     from ..util.threads import default_threads
 
     refuse_outputs_on_inputs([("--out", args.out)], [("--text", args.text)])
     refuse_existing(Path(args.out), overwrite=args.overwrite)
-    config = FastTextConfig(dim=args.dim, epochs=args.epochs, min_count=args.min_count, buckets=args.buckets,
-                            threads=default_threads(args.threads), seed=args.seed)
+    config = from_args(FastTextConfig, args, threads=default_threads(args.threads))
     print(json.dumps(train_vectors(args.text, args.out, config)))
     return 0
 
@@ -113,15 +112,13 @@ def cmd_vector_subset(args) -> int:
 
 
 def cmd_charlm(args) -> int:
-    from ..embeddings.charlm import CharLMConfig, CharLMTraining, train_charlm
+    from ..embeddings.charlm import train_charlm
     from ..util.device import pick_device
     from ..util.threads import set_threads
 
     refuse_outputs_on_inputs([("--out", args.out)], [("--text", args.text)])
     set_threads(args.threads)
-    config = CharLMConfig(direction=args.direction, hidden=args.hidden, layers=args.layers)
-    training = CharLMTraining(epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
-                              held_out=args.held_out, seed=args.seed, max_minutes=args.max_minutes)
+    config, training = from_args(CharLMConfig, args), from_args(CharLMTraining, args)
     history = train_charlm(args.text, args.out, config, training, pick_device(args.device), args.resume)
     if history:
         print(json.dumps(history[-1]))
@@ -166,12 +163,9 @@ def register(sub) -> None:
     p.add_argument("--text", required=True, help="one sentence per line, tokens separated by spaces (munch text)")
     p.add_argument("--out", required=True, help="the vector file, fastText binary (.bin)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--dim", type=int, default=300, help="vector size (with the default buckets, 300 needs about 2.4 GB)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=5, help="words seen fewer times get only n-gram vectors")
-    p.add_argument("--buckets", type=int, default=2_000_000, help="n-gram hash buckets (memory: buckets x dim x 4 bytes)")
+    add_flags(p, FastTextConfig, ["dim", "epochs", "min_count", "buckets"])
     p.add_argument("--threads", type=int, help="gensim worker " + THREADS_HELP.removeprefix("CPU "))
-    p.add_argument("--seed", type=int, default=1)
+    add_flags(p, FastTextConfig, ["seed"])
     p.set_defaults(func=cmd_vectors)
 
     p = sub.add_parser("vector-subset", help="keep only the vectors some corpora use: a small .npz that trains the same models")
@@ -186,17 +180,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("charlm", help="train a character language model for contextual string embeddings")
     p.add_argument("--text", required=True, help="one sentence per line (munch text); the last lines are held out")
-    p.add_argument("--direction", required=True, help=" | ".join(DIRECTIONS))
+    add_flags(p, CharLMConfig, ["direction"], direction={"required": True})
     p.add_argument("--out", required=True, help="the model file, also its checkpoint (see --resume)")
-    p.add_argument("--hidden", type=int, default=1024, help="LSTM units")
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=10, help="passes over the text")
-    p.add_argument("--batch-size", type=int, default=100, help="parallel character streams")
-    p.add_argument("--bptt", type=int, default=250, help="characters per truncated-backpropagation window")
-    p.add_argument("--lr", type=float, default=20.0, help="initial SGD learning rate, halved when held-out bits/char stop falling")
-    p.add_argument("--held-out", type=float, default=0.01, help="fraction of lines, at the end, scored after every epoch")
-    p.add_argument("--max-minutes", type=float, help="stop after this long, checkpointed (continue with --resume)")
-    p.add_argument("--seed", type=int, default=1)
+    add_flags(p, CharLMConfig, ["hidden", "layers"])
+    add_flags(p, CharLMTraining, ["epochs", "batch_size", "bptt", "lr", "held_out", "max_minutes", "seed"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue the training that --out holds")
     p.add_argument("--threads", type=int, help=THREADS_HELP)

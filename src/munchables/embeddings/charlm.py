@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from ..choices import DIRECTIONS
 from ..data.text import text_lines
 from ..errors import UserError
 from ..schedules import PlateauRule
+from ..settings import CharLMConfig, CharLMTraining, check_settings
 from ..util.checks import finite
 from ..util.files import atomic_write, out_file
 from ..util.serialization import check_format, load_torch, require_fields, tensor_globals
@@ -51,30 +52,6 @@ UNKNOWN = "\ufffd"  # index 0: characters the model never saw (and rare ones, se
 MIN_CHAR_COUNT = 2  # rarer characters are read as UNKNOWN, so that its embedding is trained
 NEWLINE = "\n"  # ends every line of the training text; starts every sentence at tagging time
 HELD_OUT_STREAMS = 10  # the held-out text is scored as this many streams (long contexts, few cold starts)
-
-
-@dataclass
-class CharLMConfig:
-    direction: str = "forward"  # forward reads text left to right, backward right to left
-    hidden: int = 1024  # LSTM units (Akbik et al. 2018 use 2048; Flair's PubMed models 1150)
-    layers: int = 1  # stacked LSTM layers
-    char_dim: int = 100  # character embedding size (Akbik et al. 2018)
-    dropout: float = 0.1  # on the character embeddings and the LSTM output, while the LM trains
-    nout: int = 0  # a linear map of the LSTM output to this many values (Flair's `nout`); 0: none
-    delimiter: str = NEWLINE  # what precedes every sentence the LM reads (Flair's `document_delimiter`)
-
-
-@dataclass
-class CharLMTraining:
-    epochs: int = 10  # passes over the training part of the text
-    batch_size: int = 100  # parallel streams the text is cut into (Flair: 100)
-    bptt: int = 250  # characters per window of truncated backpropagation (Flair: 250)
-    lr: float = 20.0  # initial SGD learning rate (Flair's language-model trainer)
-    clip: float = 0.25  # gradient norm clipping (Flair)
-    held_out: float = 0.01  # fraction of the text's lines, at its end, scored for bits per character
-    seed: int = 1  # seeds the initialisation and dropout
-    checkpoint_minutes: float = 10.0  # also checkpoint within an epoch this often
-    max_minutes: float | None = None  # stop after this long (checkpointed, resumable); None: no limit
 
 
 class CharLM(nn.Module):
@@ -356,17 +333,9 @@ class CharLMTrainer:
 
     def setup(self) -> None:
         t = self.training
-        finite(lr=t.lr, held_out=t.held_out, max_minutes=t.max_minutes, clip=t.clip,
-               checkpoint_minutes=t.checkpoint_minutes)
-        if t.max_minutes is not None and t.max_minutes <= 0:
-            raise UserError(f"--max-minutes must be positive; got {t.max_minutes}")
-        if t.epochs < 1 or t.batch_size < 1 or t.bptt < 1 or t.lr <= 0 or not 0 < t.held_out < 1:
-            raise UserError("--epochs, --batch-size and --bptt must be at least 1, --lr positive and "
-                            "--held-out between 0 and 1")
-        if self.config.direction not in DIRECTIONS:
-            raise UserError(f"unknown --direction {self.config.direction!r}; choose one of {', '.join(DIRECTIONS)}")
-        if self.config.hidden < 1:
-            raise UserError("--hidden must be at least 1")
+        finite(clip=t.clip, checkpoint_minutes=t.checkpoint_minutes)
+        check_settings(t)  # every flag's check (settings.py), named by its flag
+        check_settings(self.config)
         out_file(self.out)  # a directory, a broken link or an unwritable place: one line, before any work
         text = TextStreams(self.text_path, t.held_out)  # read as it streams: any size of text
         stat = self.text_path.stat()

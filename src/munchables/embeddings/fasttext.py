@@ -11,30 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from ..data.text import count_lines, text_lines
 from ..errors import UserError
+from ..settings import FastTextConfig
 from ..util.files import atomic_write, out_file
 from .provenance import write_sidecar
 from .word_vectors import file_sha256
 
 log = logging.getLogger("munchables")
-
-
-@dataclass
-class FastTextConfig:
-    dim: int = 300  # vector size (the paper's FastText vectors from Flair: 300)
-    epochs: int = 5  # passes over the text (fastText's default)
-    window: int = 5  # context words on each side
-    min_count: int = 5  # words seen fewer times get no vector of their own, only n-grams
-    min_n: int = 3  # shortest character n-gram (Bojanowski et al. 2017)
-    max_n: int = 6  # longest character n-gram
-    buckets: int = 2_000_000  # hash buckets for the n-grams (fastText's default; memory: buckets x dim x 4 bytes)
-    skipgram: bool = True  # skip-gram (Bojanowski et al. 2017); False: CBOW
-    threads: int = 0  # worker threads; 0: one per CPU core
-    seed: int = 1
 
 
 class _Lines:
