@@ -13,6 +13,8 @@ from ..util.checks import finite
 from .common import _add_data_dir, _add_no_fetch, _csv
 
 log = logging.getLogger("munchables")
+# training settings a flag of munch reproduce sets over the preset's (each names the preset it makes)
+PRESET_OVERRIDES = ("loss_reduction", "lr", "batch_size", "max_epochs", "train_limit", "hidden")
 
 
 def cmd_reproduce(args) -> int:
@@ -29,23 +31,19 @@ def cmd_reproduce(args) -> int:
                                               "--targets/--aux"))
     if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
         raise UserError("--gpus-per-trial must be at least 0 and --cpus-per-trial positive")
+    # what names the trials (protocol.make_protocol), the same for --status and the run
+    protocol = dict(targets=_csv(args.targets), methods=_csv(args.methods), aux=_csv(args.aux), grid=args.grid,
+                    preset=args.preset, seeds=args.seeds, word_vectors=args.word_vectors,
+                    **{name: getattr(args, name) for name in PRESET_OVERRIDES})
     if args.status:
-        print(status_command(args.store, args.runs_dir, jobs=args.jobs, data_dir=args.data_dir,
-                             targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
-                             preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
-                             max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden,
-                             loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors))
+        print(status_command(args.store, args.runs_dir, jobs=args.jobs, data_dir=args.data_dir, **protocol))
         return 0
     if not args.no_fetch:
         ensure_corpora([*(_csv(args.targets) or []), *(_csv(args.aux) or [])], default_data_dir(args.data_dir))
     summary = reproduce_command(
         args.store, args.runs_dir, engine=args.engine, jobs=args.jobs, ray_address=args.ray_address,
         gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial, device=args.device,
-        data_dir=args.data_dir, targets=_csv(args.targets), methods=_csv(args.methods), grid=args.grid,
-        preset=args.preset, seeds=args.seeds, lr=args.lr, batch_size=args.batch_size,
-        max_epochs=args.max_epochs, train_limit=args.train_limit, hidden=args.hidden, threads=args.threads,
-        loss_reduction=args.loss_reduction, aux=_csv(args.aux), word_vectors=args.word_vectors, retrain=args.retrain,
-    )
+        data_dir=args.data_dir, threads=args.threads, retrain=args.retrain, **protocol)
     print(f"munch reproduce: {summary.ran} trials run, {summary.skipped} found in {args.store}, "
           f"{len(summary.failed)} failed", file=sys.stderr)
     for failure in summary.failed:
@@ -91,7 +89,7 @@ def register(sub) -> None:
     add_flags(p, RunOptions, ["loss_reduction"], loss_reduction=preset | {
         "help": f"override the preset's loss reduction: {' | '.join(LOSS_REDUCTIONS)}"})
     p.add_argument("--grid", help="paper (lr 0.05/0.1 x batch 16/32) | fixed (--lr, --batch-size); default: the preset's")
-    add_flags(p, RunOptions, ["lr", "batch_size", "max_epochs", "train_limit", "hidden"],
+    add_flags(p, RunOptions, [n for n in PRESET_OVERRIDES if n != "loss_reduction"],
               lr=preset | {"help": "the fixed grid's learning rate (default: the preset's)"},
               batch_size=preset | {"help": "the fixed grid's batch size (default: the preset's)"},
               max_epochs=preset | {"help": "override the preset's cap on epochs per stage"},
