@@ -58,26 +58,33 @@ def _held(path: Path, fd: int) -> Iterator[None]:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def refusing(path: str | Path, busy: Callable[[str], str]) -> Iterator[None]:
-    """Hold the lock file `path` while the body runs; if another process holds it, raise
-    UserError(busy(its pid)) at once."""
-    path = Path(path)
+def _acquire(path: Path, busy: Callable[[int], None]) -> int:
+    """Lock the file at `path` and return its descriptor; while another process holds it, `busy(fd)`
+    raises (refusing) or blocks until it is free (waiting)."""
     while True:
         fd = _open(path)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _pid(fd)
-            os.close(fd)
-            raise UserError(busy(pid)) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy(fd)
         except BaseException:
             os.close(fd)
             raise
         if _still_there(path, fd):
-            break
+            return fd
         os.close(fd)
-    with _held(path, fd):
+
+
+@contextlib.contextmanager
+def refusing(path: str | Path, busy: Callable[[str], str]) -> Iterator[None]:
+    """Hold the lock file `path` while the body runs; if another process holds it, raise
+    UserError(busy(its pid)) at once."""
+    def refuse(fd: int) -> None:
+        raise UserError(busy(_pid(fd))) from None
+
+    path = Path(path)
+    with _held(path, _acquire(path, refuse)):
         yield
 
 
@@ -85,24 +92,15 @@ def refusing(path: str | Path, busy: Callable[[str], str]) -> Iterator[None]:
 def waiting(path: str | Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the lock file `path` while the body runs; if another process holds it, call `on_wait`
     once and wait for it."""
+    told = []
+
+    def wait(fd: int) -> None:
+        if on_wait is not None and not told:
+            told.append(on_wait())
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
     path = Path(path)
-    while True:
-        fd = _open(path)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if on_wait is not None:
-                    on_wait()
-                    on_wait = None
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        if _still_there(path, fd):
-            break
-        os.close(fd)
-    with _held(path, fd):
+    with _held(path, _acquire(path, wait)):
         yield
 
 
