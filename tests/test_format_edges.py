@@ -4,6 +4,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from munchables.cli import main
 from munchables.data.documents import Document, Passage, entity
@@ -238,3 +240,38 @@ def test_predict_with_utf16_offsets_reads_and_writes_java_style_numbers(tiny_run
     assert len(doc["entities"]) > 1
     for e in doc["entities"]:
         assert units[2 * e["start"]:2 * e["end"]].decode("utf-16-le") == e["text"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(["\\ud83d\\ude00", "\\ud800", "\\udc00", "\\\\ud800", "\\\\\\ud83d\\ude00",
+                                        "\\\\", "\\n", "ab", "x" * 70, "\\u00e9"]), max_size=10),
+       block=st.integers(1, 80))
+def test_bioc_json_streaming_refuses_exactly_the_lone_surrogates_json_would_decode(pieces, block):
+    """BioC JSON is streamed by ijson, whose C parser turns a lone surrogate escape into "?"; the
+    stream is checked escape by escape across blocks of any size: refused exactly when Python's
+    json would decode a lone surrogate, and otherwise passed on byte for byte."""
+    from munchables.data.bioc_format import _Checked
+
+    text = '{"a": "' + "".join(pieces) + '"}'
+    lone = any(0xD800 <= ord(c) <= 0xDFFF for c in json.loads(text)["a"])
+    checked, out = _Checked(io.BytesIO(text.encode()), "in"), b""
+    try:
+        while chunk := checked.read(block):
+            out += chunk
+    except UserError as e:
+        assert lone and "lone UTF-16 surrogate" in str(e)
+        return
+    assert not lone and out == text.encode()
+
+
+def test_bioc_json_is_streamed_one_document_at_a_time():
+    """A collection is read as it comes: the first document is there before the file is read
+    to its end (what makes memory flat for a PubTator3 download of any size)."""
+    docs = ",".join(json.dumps({"id": f"d{i}", "passages": [{"offset": 0, "text": "fever " * 50}]})
+                    for i in range(2000))
+    data = ('{"source": "PubTator", "date": "2026", "key": "k", "infons": {"a": "b"}, "documents": [' + docs
+            + "]}").encode()
+    stream = io.BytesIO(data)
+    first = next(READERS["bioc-json"](stream, "in"))
+    assert first.id == "d0" and first.collection.source == "PubTator" and first.collection.infons == {"a": "b"}
+    assert stream.tell() < len(data) / 4

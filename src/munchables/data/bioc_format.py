@@ -26,6 +26,8 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
+from decimal import Decimal
 from typing import Any, BinaryIO, Iterator, Sequence
 
 from lxml import etree
@@ -244,32 +246,157 @@ def _collection(obj: dict, name: str) -> Collection:
                       J.obj(obj.get("infons"), name, "infons"))
 
 
+def _floats(value):
+    """ijson's Decimal numbers as the floats json.loads gives (nesting is bounded by MAX_DEPTH)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats(v) for v in value]
+    return value
+
+
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)  # one JSON string escape, read left to right
+
+
+class _Checked:
+    """The input as ijson reads it: past a leading UTF-8 byte-order mark, and refusing a lone UTF-16
+    surrogate escape (ijson's C parser would make it "?", rewriting the text unasked; json_input
+    refuses it in every other JSON input). Escapes are read left to right across blocks (bytes
+    that may start an escape wait for the next block): a high surrogate must be followed at once
+    by a low one, and a low one must follow a high one."""
+
+    def __init__(self, stream: BinaryIO, name: str):
+        self.stream, self.name = stream, name
+        self.data = stream.read(3)
+        if self.data == b"\xef\xbb\xbf":
+            self.data = b""
+        self.base = 0  # the input offset of self.data[0]
+        self.scan = 0  # where in self.data the next escape may start
+        self.high_end: int | None = None  # input offset just after an unpaired high-surrogate escape
+
+    def _lone(self, at: int):
+        return UserError(f"{self.name}: a lone UTF-16 surrogate escape at byte {at}, which is no character; "
+                         "fix the text")
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson asks for nothing to learn whether the stream gives bytes
+            return b""
+        more = self.stream.read() if n is None or n < 0 else self.stream.read(n)
+        self.data += more
+        limit = len(self.data) - 6 if more else len(self.data)  # an escape starting past it may be cut off
+        for m in _ESCAPE.finditer(self.data, self.scan):
+            if m.start() >= limit:
+                break
+            at = self.base + m.start()
+            unit = int(m.group(1), 16) if m.group(1) else -1
+            if self.high_end is not None and (at != self.high_end or not 0xDC00 <= unit <= 0xDFFF):
+                raise self._lone(self.high_end - 6)
+            if 0xDC00 <= unit <= 0xDFFF and self.high_end is None:
+                raise self._lone(at)
+            self.high_end = self.base + m.end() if 0xD800 <= unit <= 0xDBFF else None
+            self.scan = m.end()
+        self.scan = max(self.scan, limit)  # every backslash before `limit` began an escape read above
+        if self.high_end is not None and self.high_end < self.base + self.scan:
+            raise self._lone(self.high_end - 6)  # text, not a low surrogate, after it
+        out, self.data = self.data[: self.scan], self.data[self.scan:]
+        self.base += self.scan
+        self.scan = 0
+        if not out and more:
+            return self.read(n)
+        return out
+
+
+_DOCUMENTS = {"documents.item", "PubTator3.item", "item.documents.item"}  # where documents lie, by shape
+_NOT_BIOC = ('not a BioC JSON collection; expected {"documents": [...]}, {"PubTator3": [...]} or a list of '
+             "collections")
+
+
 def read_bioc_json(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> Iterator[Document]:
     """A BioC JSON collection, PubTator3's {"PubTator3": [...]} or a list of collections (PMC's BioC API).
 
-    Read whole (JSON has no document boundaries a line reader could use): memory grows with the file.
+    Streamed (ijson: JSON has no line boundaries to read by): one document is held at a time, so
+    memory stays flat whatever the file's size. Each document is checked as json_input checks
+    any JSON (types, surrogates, NaN, nesting deeper than MAX_DEPTH), naming it. A collection's
+    source, date, key and infons are kept when they come before its documents, as BioC writers
+    put them.
     """
+    import ijson  # the one streaming JSON parser of the field (C backend where built)
+
+    stream = _Checked(stream, name)
+    depth, index, shape = 0, 0, None
+    collection: Collection | None = None
+    builder, start, target = None, 0, ""  # a value being built: a document or a collection's infons
+    documents_seen = False
     try:
-        text = stream.read().decode("utf-8-sig")
+        # numbers as ijson's Decimals, made floats per document (_floats): with use_float the C parser
+        # refuses 1e400 outright, where json_input names the field ("offset must be an integer; got inf")
+        for prefix, event, value in ijson.parse(stream):
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > J.MAX_DEPTH:
+                    raise UserError(f"{name}: nested more than {J.MAX_DEPTH} levels deep; not a document this "
+                                    "reader knows")
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            if builder is not None:
+                builder.event(event, value)
+                if depth < start:
+                    if target == "document":
+                        index += 1
+                        yield _json_document(_floats(builder.value), collection, name, index, offsets)
+                    else:
+                        collection.infons = J.obj(_floats(builder.value), name, "infons")
+                    builder = None
+                continue
+            if shape is None:  # the first event: what the file is
+                shape = {"start_map": "map", "start_array": "list"}.get(event)
+                if shape is None:
+                    raise UserError(f"{name}: {_NOT_BIOC}; got {J._kind(value)}")
+                if shape == "map":
+                    collection = Collection()
+                continue
+            where = prefix.removeprefix("item.") if shape == "list" else prefix
+            if event == "map_key":
+                continue
+            if shape == "list" and prefix == "item":
+                if event == "start_map":
+                    collection, documents_seen = Collection(), False
+                elif event == "end_map":
+                    if not documents_seen:
+                        raise UserError(f"{name}: {_NOT_BIOC}; got a list holding an object without documents")
+                elif event != "end_array":
+                    raise UserError(f"{name}: {_NOT_BIOC}; got a list holding {J._kind(value)}")
+            elif prefix in _DOCUMENTS:
+                builder, start, target = ijson.ObjectBuilder(), depth, "document"
+                if event not in ("start_map", "start_array"):
+                    start = 0  # a scalar where a document belongs: _json_document says so
+                builder.event(event, value)
+                if start == 0:
+                    index += 1
+                    yield _json_document(_floats(builder.value), collection, name, index, offsets)
+                    builder = None
+            elif where in ("documents", "PubTator3") and depth <= (3 if shape == "list" else 2):
+                if event not in ("start_array", "end_array"):
+                    raise UserError(f"{name}: {where} must be a list; got {J._kind(value)}")
+                if event == "start_array":
+                    documents_seen = True
+                    if where == "PubTator3":
+                        collection.source = collection.source or "PubTator3"
+            elif where in ("source", "date", "key"):
+                if event in ("start_map", "start_array"):
+                    raise UserError(f"{name}: {where} must be a string; got an {'object' if event == 'start_map' else 'array'}")
+                setattr(collection, where, J.text(value, name, where, optional=True) or "")
+            elif where == "infons" and event == "start_map":
+                builder, start, target = ijson.ObjectBuilder(), depth, "infons"
+                builder.event(event, value)
+            elif shape == "map" and prefix == "" and event == "end_map" and not documents_seen:
+                raise UserError(f"{name}: {_NOT_BIOC}; got an object without documents")
+    except ijson.JSONError as e:
+        raise UserError(f"{name}: not JSON ({str(e).splitlines()[0][:200]})") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
-    data = J.loads(text, name)
-    if isinstance(data, dict) and "PubTator3" in data:
-        collections = [(Collection(source="PubTator3"), J.array(data["PubTator3"], name, "PubTator3", optional=False))]
-    elif isinstance(data, dict) and "documents" in data:
-        collections = [(_collection(data, name), J.array(data["documents"], name, "documents", optional=False))]
-    elif isinstance(data, list) and all(isinstance(c, dict) and "documents" in c for c in data):
-        collections = [(_collection(c, f"{name}, collection {i + 1}"),
-                        J.array(c["documents"], f"{name}, collection {i + 1}", "documents", optional=False))
-                       for i, c in enumerate(data)]
-    else:
-        raise UserError(f'{name}: not a BioC JSON collection; expected {{"documents": [...]}}, {{"PubTator3": [...]}} '
-                        f"or a list of collections; got {J._kind(data)}")
-    index = 0
-    for collection, documents in collections:
-        for d in documents:
-            index += 1
-            yield _json_document(d, collection, name, index, offsets)
 
 
 # ------------------------------------------------------------------------------------------- writing
