@@ -70,6 +70,11 @@ MALFORMED = [
     ("bioc-json", "[1, 2]", "not a BioC JSON collection"),
     ("label-studio", '[{"data": {"text": "x"}, "annotations": [{"result": [{"value": {"start": 0, "end": 9, '
                      '"labels": ["D"]}}]}]}]', "lies outside the text"),
+    ("label-studio", '{"data": {"text": "x"}}', "expected a JSON list; got an object"),
+    ("label-studio", '[{"data": {"text": "x\\ud800"}}]', "lone UTF-16 surrogate"),
+    ("label-studio", '[{"data": {"text": "x"}, "annotations": [{"result": [{"value": {"start": NaN}}]}]}]', "not JSON"),
+    ("label-studio", "[" * 100_000 + "]" * 100_000, "nested more than"),
+    ("label-studio", '[{"data": {"text": "x"}}', "not JSON"),
 ]
 
 
@@ -250,7 +255,7 @@ def test_bioc_json_streaming_refuses_exactly_the_lone_surrogates_json_would_deco
     """BioC JSON is streamed by ijson, whose C parser turns a lone surrogate escape into "?"; the
     stream is checked escape by escape across blocks of any size: refused exactly when Python's
     json would decode a lone surrogate, and otherwise passed on byte for byte."""
-    from munchables.data.bioc_format import _Checked
+    from munchables.data.json_input import Checked as _Checked
 
     text = '{"a": "' + "".join(pieces) + '"}'
     lone = any(0xD800 <= ord(c) <= 0xDFFF for c in json.loads(text)["a"])
@@ -262,6 +267,13 @@ def test_bioc_json_streaming_refuses_exactly_the_lone_surrogates_json_would_deco
         assert lone and "lone UTF-16 surrogate" in str(e)
         return
     assert not lone and out == text.encode()
+
+
+def test_label_studio_export_is_streamed_one_task_at_a_time():
+    tasks = ",".join(json.dumps({"id": i, "data": {"text": "fever " * 50}}) for i in range(2000))
+    stream = io.BytesIO(("[" + tasks + "]").encode())
+    first = next(READERS["label-studio"](stream, "in"))
+    assert first.passages[0].text.startswith("fever") and stream.tell() < len(stream.getvalue()) / 4
 
 
 def test_bioc_json_is_streamed_one_document_at_a_time():

@@ -26,8 +26,6 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-import re
-from decimal import Decimal
 from typing import Any, BinaryIO, Iterator, Sequence
 
 from lxml import etree
@@ -246,68 +244,6 @@ def _collection(obj: dict, name: str) -> Collection:
                       J.obj(obj.get("infons"), name, "infons"))
 
 
-def _floats(value):
-    """ijson's Decimal numbers as the floats json.loads gives (nesting is bounded by MAX_DEPTH)."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_floats(v) for v in value]
-    return value
-
-
-_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)  # one JSON string escape, read left to right
-
-
-class _Checked:
-    """The input as ijson reads it: past a leading UTF-8 byte-order mark, and refusing a lone UTF-16
-    surrogate escape (ijson's C parser would make it "?", rewriting the text unasked; json_input
-    refuses it in every other JSON input). Escapes are read left to right across blocks (bytes
-    that may start an escape wait for the next block): a high surrogate must be followed at once
-    by a low one, and a low one must follow a high one."""
-
-    def __init__(self, stream: BinaryIO, name: str):
-        self.stream, self.name = stream, name
-        self.data = stream.read(3)
-        if self.data == b"\xef\xbb\xbf":
-            self.data = b""
-        self.base = 0  # the input offset of self.data[0]
-        self.scan = 0  # where in self.data the next escape may start
-        self.high_end: int | None = None  # input offset just after an unpaired high-surrogate escape
-
-    def _lone(self, at: int):
-        return UserError(f"{self.name}: a lone UTF-16 surrogate escape at byte {at}, which is no character; "
-                         "fix the text")
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:  # ijson asks for nothing to learn whether the stream gives bytes
-            return b""
-        more = self.stream.read() if n is None or n < 0 else self.stream.read(n)
-        self.data += more
-        limit = len(self.data) - 6 if more else len(self.data)  # an escape starting past it may be cut off
-        for m in _ESCAPE.finditer(self.data, self.scan):
-            if m.start() >= limit:
-                break
-            at = self.base + m.start()
-            unit = int(m.group(1), 16) if m.group(1) else -1
-            if self.high_end is not None and (at != self.high_end or not 0xDC00 <= unit <= 0xDFFF):
-                raise self._lone(self.high_end - 6)
-            if 0xDC00 <= unit <= 0xDFFF and self.high_end is None:
-                raise self._lone(at)
-            self.high_end = self.base + m.end() if 0xD800 <= unit <= 0xDBFF else None
-            self.scan = m.end()
-        self.scan = max(self.scan, limit)  # every backslash before `limit` began an escape read above
-        if self.high_end is not None and self.high_end < self.base + self.scan:
-            raise self._lone(self.high_end - 6)  # text, not a low surrogate, after it
-        out, self.data = self.data[: self.scan], self.data[self.scan:]
-        self.base += self.scan
-        self.scan = 0
-        if not out and more:
-            return self.read(n)
-        return out
-
-
 _DOCUMENTS = {"documents.item", "PubTator3.item", "item.documents.item"}  # where documents lie, by shape
 _NOT_BIOC = ('not a BioC JSON collection; expected {"documents": [...]}, {"PubTator3": [...]} or a list of '
              "collections")
@@ -324,7 +260,7 @@ def read_bioc_json(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> I
     """
     import ijson  # the one streaming JSON parser of the field (C backend where built)
 
-    stream = _Checked(stream, name)
+    stream = J.Checked(stream, name)
     depth, index, shape = 0, 0, None
     collection: Collection | None = None
     builder, start, target = None, 0, ""  # a value being built: a document or a collection's infons
@@ -345,9 +281,9 @@ def read_bioc_json(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> I
                 if depth < start:
                     if target == "document":
                         index += 1
-                        yield _json_document(_floats(builder.value), collection, name, index, offsets)
+                        yield _json_document(J.floats(builder.value), collection, name, index, offsets)
                     else:
-                        collection.infons = J.obj(_floats(builder.value), name, "infons")
+                        collection.infons = J.obj(J.floats(builder.value), name, "infons")
                     builder = None
                 continue
             if shape is None:  # the first event: what the file is
@@ -375,7 +311,7 @@ def read_bioc_json(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> I
                 builder.event(event, value)
                 if start == 0:
                     index += 1
-                    yield _json_document(_floats(builder.value), collection, name, index, offsets)
+                    yield _json_document(J.floats(builder.value), collection, name, index, offsets)
                     builder = None
             elif where in ("documents", "PubTator3") and depth <= (3 if shape == "list" else 2):
                 if event not in ("start_array", "end_array"):

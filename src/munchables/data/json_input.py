@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from decimal import Decimal
+from typing import Any, BinaryIO
 
 from ..errors import UserError
 
@@ -156,3 +157,108 @@ def nodes(value: Any, where: str, field: str) -> list[dict]:
     """A BioC relation's nodes, [{"refid", "role"}], each field checked (BioC JSON, and our JSONL)."""
     return [{"refid": ident(n.get("refid"), where, f"{path}.refid") or "",
              "role": text(n.get("role", ""), where, f"{path}.role")} for path, n in objects(value, where, field)]
+
+
+# --- streamed JSON (ijson): a file of any size, one item in memory at a time ------------------------
+# ijson, not json.loads: JSON has no line boundaries to read by. Its C parser would turn a lone
+# surrogate escape into "?" and refuses 1e400 outright, so the bytes go through Checked and the
+# numbers through floats: what json.loads and the checks above would give, document by document.
+
+
+def floats(value):
+    """ijson's Decimal numbers as the floats json.loads gives (nesting is bounded by MAX_DEPTH)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [floats(v) for v in value]
+    return value
+
+
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)  # one JSON string escape, read left to right
+
+
+class Checked:
+    """The input as ijson reads it: past a leading UTF-8 byte-order mark, and refusing a lone UTF-16
+    surrogate escape (ijson's C parser would make it "?", rewriting the text unasked; json_input
+    refuses it in every other JSON input). Escapes are read left to right across blocks (bytes
+    that may start an escape wait for the next block): a high surrogate must be followed at once
+    by a low one, and a low one must follow a high one."""
+
+    def __init__(self, stream: BinaryIO, name: str):
+        self.stream, self.name = stream, name
+        self.data = stream.read(3)
+        if self.data == b"\xef\xbb\xbf":
+            self.data = b""
+        self.base = 0  # the input offset of self.data[0]
+        self.scan = 0  # where in self.data the next escape may start
+        self.high_end: int | None = None  # input offset just after an unpaired high-surrogate escape
+
+    def _lone(self, at: int):
+        return UserError(f"{self.name}: a lone UTF-16 surrogate escape at byte {at}, which is no character; "
+                         "fix the text")
+
+    def read(self, n: int = -1) -> bytes:
+        if n == 0:  # ijson asks for nothing to learn whether the stream gives bytes
+            return b""
+        more = self.stream.read() if n is None or n < 0 else self.stream.read(n)
+        self.data += more
+        limit = len(self.data) - 6 if more else len(self.data)  # an escape starting past it may be cut off
+        for m in _ESCAPE.finditer(self.data, self.scan):
+            if m.start() >= limit:
+                break
+            at = self.base + m.start()
+            unit = int(m.group(1), 16) if m.group(1) else -1
+            if self.high_end is not None and (at != self.high_end or not 0xDC00 <= unit <= 0xDFFF):
+                raise self._lone(self.high_end - 6)
+            if 0xDC00 <= unit <= 0xDFFF and self.high_end is None:
+                raise self._lone(at)
+            self.high_end = self.base + m.end() if 0xD800 <= unit <= 0xDBFF else None
+            self.scan = m.end()
+        self.scan = max(self.scan, limit)  # every backslash before `limit` began an escape read above
+        if self.high_end is not None and self.high_end < self.base + self.scan:
+            raise self._lone(self.high_end - 6)  # text, not a low surrogate, after it
+        out, self.data = self.data[: self.scan], self.data[self.scan:]
+        self.base += self.scan
+        self.scan = 0
+        if not out and more:
+            return self.read(n)
+        return out
+
+
+
+def list_items(stream: BinaryIO, name: str):
+    """The items of a JSON file that is one list, each built whole and checked (depth, surrogates,
+    numbers) while the rest is still unread; any other top-level value is a UserError naming it."""
+    import ijson
+
+    depth, start, builder, first = 0, 0, None, True
+    try:
+        for path, event, value in ijson.parse(Checked(stream, name)):
+            if first:
+                first = False
+                if event != "start_array":
+                    raise UserError(f"{name}: expected a JSON list; got "
+                                    f"{'an object' if event == 'start_map' else _kind(value)}")
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise UserError(f"{name}: nested more than {MAX_DEPTH} levels deep; not a document this reader knows")
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+            if builder is not None:
+                builder.event(event, value)
+                if depth < start:
+                    yield floats(builder.value)
+                    builder = None
+            elif path == "item":
+                builder, start = ijson.ObjectBuilder(), depth
+                builder.event(event, value)
+                if event not in ("start_map", "start_array"):  # a scalar item: the caller says what is wrong
+                    yield floats(builder.value)
+                    builder = None
+    except ijson.JSONError as e:
+        raise UserError(f"{name}: not JSON ({str(e).splitlines()[0][:200]})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None

@@ -183,11 +183,9 @@ def _fill_and_check(doc: Document, where: str) -> Document:
 
 
 def read_label_studio(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> Iterator[Document]:
-    """Label Studio's JSON export (a list of tasks), or any JSON list of records that `record` reads."""
-    data = J.loads(_decode(stream.read(), name), name)
-    if not isinstance(data, list):
-        raise UserError(f"{name}: expected a JSON list of tasks (Label Studio's JSON export); got {J._kind(data)}")
-    for i, task in enumerate(data):
+    """Label Studio's JSON export (a list of tasks), or any JSON list of records that `record` reads;
+    streamed (json_input.list_items), one task in memory at a time."""
+    for i, task in enumerate(J.list_items(stream, f"{name} (Label Studio's JSON export, a list of tasks)")):
         yield record(task, f"{name}, item {i + 1}", f"{name}:{i + 1}", offsets)
 
 
