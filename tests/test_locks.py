@@ -143,3 +143,35 @@ def test_a_second_munch_tag_into_the_same_out_dir_stops(model_dir, tmp_path, cap
     finally:
         holder.release()
     assert main(args) == 0 and (out / "a.pubtator").exists() and not (out / ".munch.lock").exists()
+
+
+def test_munch_tag_into_a_read_only_folder(model_dir, tmp_path, capsys):
+    """No place for the lock is the same one line as no place for the output; a device (a pipe,
+    /dev/stdout: the next test) is written without a lock, as before."""
+    docs = _docs(tmp_path / "in.pubtator")
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert main(["-q", "tag", "--model", str(model_dir), "--input", str(docs), "--out", str(locked / "o.txt")]) == 2
+        assert "cannot write there" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o755)
+
+
+def test_munch_tag_into_a_pipe_takes_no_lock(model_dir, tmp_path):
+    """A named pipe (like /dev/stdout) is no file to protect and has no place beside it for a lock:
+    it is written unlocked, whole."""
+    docs = _docs(tmp_path / "in.pubtator")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    assert main(["-q", "tag", "--model", str(model_dir), "--input", str(docs), "--format", "pubtator",
+                 "--out", str(fifo)]) == 0
+    reader.join(30)
+    assert got and got[0].startswith(b"1|t|Aspirin and fever")
+    assert not list(tmp_path.glob("*.munch.lock"))

@@ -249,6 +249,7 @@ class Output:
         self.settings = dict(settings or {})
         self.first, self.started, self.skipped = True, False, 0
         self.path: Path | None = None
+        self.device = False  # --out names a device or pipe, not a file
         self.previous: Record | None = None  # the sidecar of the file --resume continues
         self.written = self.documents = 0
         self.digest = hashlib.sha256()
@@ -260,7 +261,11 @@ class Output:
         target = self.path = Path(path)
         if target.is_dir():
             raise UserError(f"--out {path}: is a directory; name a file")
-        exists = target.exists() and target.stat().st_size > 0
+        # a device or pipe (/dev/stdout, a FIFO): written as a stream, no sidecar, nothing to resume
+        self.device = target.exists() and not target.is_file()
+        if self.device and resume:
+            raise UserError(f"--out {path} is not a file (a device or pipe), so there is nothing to --resume")
+        exists = not self.device and target.exists() and target.stat().st_size > 0
         if exists and not (resume or overwrite):
             raise UserError(f"--out {path}: the file exists; --resume continues it, --overwrite replaces it")
         if exists and resume and not overwrite:
@@ -315,6 +320,9 @@ class Output:
             self.file = open(self.path, "r+b" if keep else "wb")
         except OSError as e:
             raise UserError(f"--out {self.path}: cannot write it ({e.strerror})") from None
+        if self.device:
+            self.header_due = True
+            return
         if keep:
             with open(self.path, "rb") as f:  # the running hash of what stays
                 left = keep
@@ -337,7 +345,7 @@ class Output:
             self.written += len(data)
 
     def _checkpoint(self, complete: bool) -> None:
-        if self.path is None:
+        if self.path is None or self.device:
             return
         os.fsync(self.file.fileno())
         write_record(self.path, Record(self.fmt, self.settings, self.documents, self.written,
@@ -363,7 +371,7 @@ class Output:
         self._write(self._header(tagged.document) + ("" if self.first else self.spec.separator) + text)
         self.first = False
         self.documents += 1
-        if self.path is not None and time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
+        if self.path is not None and not self.device and time.monotonic() - self.last_checkpoint > CHECKPOINT_SECONDS:
             self._checkpoint(complete=False)
 
     def close(self) -> None:

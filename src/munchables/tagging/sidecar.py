@@ -17,6 +17,7 @@ instead of both truncating and appending the same file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -40,13 +41,25 @@ def lock_path(out: str | Path) -> Path:
     return Path(os.fspath(out).rstrip("/") + LOCK_SUFFIX)
 
 
+@contextlib.contextmanager
 def writing(out: str | Path, flag: str = "--out", inside: bool = False):
     """Hold OUT's lock (util/locks.py) while munch tag writes it, OUT.munch.lock beside it or, with
-    `inside` (an --out-dir), OUT/.munch.lock; another holder is a one-line error."""
-    lock = Path(out) / LOCK_SUFFIX if inside else lock_path(out)
-    return locks.refusing(lock, lambda pid: (
-        f"{flag} {out} is being written by another munch tag (pid {pid}); wait for it to finish, or choose "
-        f"another {flag}"))
+    `inside` (an --out-dir), OUT/.munch.lock; another holder is a one-line error, and so is a place
+    where the lock cannot be made. A device or pipe (`--out /dev/stdout`) is written unlocked:
+    there is no file to protect, and nowhere beside it to put a lock."""
+    path = Path(out)
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        yield
+        return
+    lock = path / LOCK_SUFFIX if inside else lock_path(out)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locks.refusing(lock, lambda pid: (
+                f"{flag} {out} is being written by another munch tag (pid {pid}); wait for it to finish, or "
+                f"choose another {flag}")))
+        except OSError as e:
+            raise UserError(f"{flag} {out}: cannot write there ({e.strerror}); choose another {flag}") from None
+        yield
 
 
 @dataclass
