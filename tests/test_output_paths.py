@@ -92,3 +92,18 @@ def test_clash_sees_links_dots_and_directories(tmp_path):
     assert clash(tmp_path / "dlink", tmp_path / "d") == "is"
     assert clash(tmp_path / "g", tmp_path / "f") is None and clash(tmp_path / "out", tmp_path / "d") is None
     assert clash(tmp_path / "f", tmp_path / "missing") is None
+
+
+def test_a_file_written_whole_never_replaces_a_device_or_pipe(tmp_path):
+    """atomic_write renames a finished file into place; over a named pipe (or /dev/stdout, as root)
+    that would replace the pipe's entry itself: refused in one line, the pipe left as it was."""
+    import stat
+
+    from munchables.errors import UserError
+    from munchables.util.files import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match="not a regular file"):
+        atomic_write_text(fifo, "x")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["pipe"]

@@ -31,6 +31,8 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     readable by those the user's umask lets read it.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # renaming over /dev/stdout would replace the device's entry
+        raise UserError(f"{path}: not a regular file (a directory, device or pipe); name a file to write")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
