@@ -258,81 +258,45 @@ def read_bioc_json(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -> I
     source, date, key and infons are kept when they come before its documents, as BioC writers
     put them.
     """
-    import ijson  # the one streaming JSON parser of the field (C backend where built)
-
-    stream = J.Checked(stream, name)
-    depth, index, shape = 0, 0, None
+    index, shape, documents_seen = 0, None, False
     collection: Collection | None = None
-    builder, start, target = None, 0, ""  # a value being built: a document or a collection's infons
-    documents_seen = False
-    try:
-        # numbers as ijson's Decimals, made floats per document (_floats): with use_float the C parser
-        # refuses 1e400 outright, where json_input names the field ("offset must be an integer; got inf")
-        for prefix, event, value in ijson.parse(stream):
+    stream_events = J.events(stream, name)
+    for prefix, event, value in stream_events:
+        if shape is None:  # the first event: what the file is
+            shape = {"start_map": "map", "start_array": "list"}.get(event)
+            if shape is None:
+                raise UserError(f"{name}: {_NOT_BIOC}; got {J._kind(value)}")
+            collection = Collection() if shape == "map" else None
+            continue
+        if event == "map_key":
+            continue
+        where = prefix.removeprefix("item.") if shape == "list" else prefix
+        if prefix in _DOCUMENTS:
+            index += 1
+            yield _json_document(J.build(stream_events, event, value), collection, name, index, offsets)
+        elif shape == "list" and prefix == "item":
+            if event == "start_map":
+                collection, documents_seen = Collection(), False
+            elif event == "end_map":
+                if not documents_seen:
+                    raise UserError(f"{name}: {_NOT_BIOC}; got a list holding an object without documents")
+            elif event != "end_array":
+                raise UserError(f"{name}: {_NOT_BIOC}; got a list holding {J._kind(value)}")
+        elif where in ("documents", "PubTator3"):
+            if event not in ("start_array", "end_array"):
+                raise UserError(f"{name}: {where} must be a list; got {J._kind(value)}")
+            if event == "start_array":
+                documents_seen = True
+                if where == "PubTator3":
+                    collection.source = collection.source or "PubTator3"
+        elif where in ("source", "date", "key"):
             if event in ("start_map", "start_array"):
-                depth += 1
-                if depth > J.MAX_DEPTH:
-                    raise UserError(f"{name}: nested more than {J.MAX_DEPTH} levels deep; not a document this "
-                                    "reader knows")
-            elif event in ("end_map", "end_array"):
-                depth -= 1
-            if builder is not None:
-                builder.event(event, value)
-                if depth < start:
-                    if target == "document":
-                        index += 1
-                        yield _json_document(J.floats(builder.value), collection, name, index, offsets)
-                    else:
-                        collection.infons = J.obj(J.floats(builder.value), name, "infons")
-                    builder = None
-                continue
-            if shape is None:  # the first event: what the file is
-                shape = {"start_map": "map", "start_array": "list"}.get(event)
-                if shape is None:
-                    raise UserError(f"{name}: {_NOT_BIOC}; got {J._kind(value)}")
-                if shape == "map":
-                    collection = Collection()
-                continue
-            where = prefix.removeprefix("item.") if shape == "list" else prefix
-            if event == "map_key":
-                continue
-            if shape == "list" and prefix == "item":
-                if event == "start_map":
-                    collection, documents_seen = Collection(), False
-                elif event == "end_map":
-                    if not documents_seen:
-                        raise UserError(f"{name}: {_NOT_BIOC}; got a list holding an object without documents")
-                elif event != "end_array":
-                    raise UserError(f"{name}: {_NOT_BIOC}; got a list holding {J._kind(value)}")
-            elif prefix in _DOCUMENTS:
-                builder, start, target = ijson.ObjectBuilder(), depth, "document"
-                if event not in ("start_map", "start_array"):
-                    start = 0  # a scalar where a document belongs: _json_document says so
-                builder.event(event, value)
-                if start == 0:
-                    index += 1
-                    yield _json_document(J.floats(builder.value), collection, name, index, offsets)
-                    builder = None
-            elif where in ("documents", "PubTator3") and depth <= (3 if shape == "list" else 2):
-                if event not in ("start_array", "end_array"):
-                    raise UserError(f"{name}: {where} must be a list; got {J._kind(value)}")
-                if event == "start_array":
-                    documents_seen = True
-                    if where == "PubTator3":
-                        collection.source = collection.source or "PubTator3"
-            elif where in ("source", "date", "key"):
-                if event in ("start_map", "start_array"):
-                    raise UserError(f"{name}: {where} must be a string; got an {'object' if event == 'start_map' else 'array'}")
-                setattr(collection, where, J.text(value, name, where, optional=True) or "")
-            elif where == "infons" and event == "start_map":
-                builder, start, target = ijson.ObjectBuilder(), depth, "infons"
-                builder.event(event, value)
-            elif shape == "map" and prefix == "" and event == "end_map" and not documents_seen:
-                raise UserError(f"{name}: {_NOT_BIOC}; got an object without documents")
-    except ijson.JSONError as e:
-        raise UserError(f"{name}: not JSON ({str(e).splitlines()[0][:200]})") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
+                raise UserError(f"{name}: {where} must be a string; got an {'object' if event == 'start_map' else 'array'}")
+            setattr(collection, where, J.text(value, name, where, optional=True) or "")
+        elif where == "infons" and event == "start_map":
+            collection.infons = J.obj(J.build(stream_events, event, value), name, "infons")
+        elif shape == "map" and prefix == "" and event == "end_map" and not documents_seen:
+            raise UserError(f"{name}: {_NOT_BIOC}; got an object without documents")
 
 
 # ------------------------------------------------------------------------------------------- writing

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from ..errors import UserError
 
@@ -228,37 +228,50 @@ class Checked:
 
 
 
-def list_items(stream: BinaryIO, name: str):
-    """The items of a JSON file that is one list, each built whole and checked (depth, surrogates,
-    numbers) while the rest is still unread; any other top-level value is a UserError naming it."""
-    import ijson
+def events(stream: BinaryIO, name: str) -> Iterator[tuple[str, str, Any]]:
+    """ijson's (path, event, value) events of a JSON stream: its bytes checked (Checked), nesting
+    past MAX_DEPTH, malformed JSON and bad UTF-8 each a UserError naming the file."""
+    import ijson  # the one streaming JSON parser of the field (C backend where built)
 
-    depth, start, builder, first = 0, 0, None, True
+    depth = 0
     try:
+        # numbers stay ijson's Decimals (floats(), per value): with use_float the C parser refuses
+        # 1e400 outright, where the field checks name it ("offset must be an integer; got inf")
         for path, event, value in ijson.parse(Checked(stream, name)):
-            if first:
-                first = False
-                if event != "start_array":
-                    raise UserError(f"{name}: expected a JSON list; got "
-                                    f"{'an object' if event == 'start_map' else _kind(value)}")
             if event in ("start_map", "start_array"):
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise UserError(f"{name}: nested more than {MAX_DEPTH} levels deep; not a document this reader knows")
             elif event in ("end_map", "end_array"):
                 depth -= 1
-            if builder is not None:
-                builder.event(event, value)
-                if depth < start:
-                    yield floats(builder.value)
-                    builder = None
-            elif path == "item":
-                builder, start = ijson.ObjectBuilder(), depth
-                builder.event(event, value)
-                if event not in ("start_map", "start_array"):  # a scalar item: the caller says what is wrong
-                    yield floats(builder.value)
-                    builder = None
+            yield path, event, value
     except ijson.JSONError as e:
         raise UserError(f"{name}: not JSON ({str(e).splitlines()[0][:200]})") from None
     except UnicodeDecodeError as e:
         raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None
+
+
+def build(stream: Iterator[tuple[str, str, Any]], event: str, value: Any) -> Any:
+    """The whole value that begins with (event, value), read on from the event stream `stream`
+    (a scalar is itself), numbers as floats."""
+    import ijson
+
+    builder, depth = ijson.ObjectBuilder(), 0
+    while True:
+        builder.event(event, value)
+        depth += event in ("start_map", "start_array")
+        depth -= event in ("end_map", "end_array")
+        if depth == 0:
+            return floats(builder.value)
+        _, event, value = next(stream)
+
+
+def list_items(stream: BinaryIO, name: str) -> Iterator[Any]:
+    """The items of a JSON file that is one list, each built whole and checked (depth, surrogates,
+    numbers) while the rest is still unread; any other top-level value is a UserError naming it."""
+    stream_events = events(stream, name)
+    for path, event, value in stream_events:
+        if path == "" and event not in ("start_array", "end_array"):
+            raise UserError(f"{name}: expected a JSON list; got {'an object' if event == 'start_map' else _kind(value)}")
+        if path == "item":
+            yield build(stream_events, event, value)

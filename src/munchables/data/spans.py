@@ -187,10 +187,3 @@ def read_label_studio(stream: BinaryIO, name: str, offsets: str = CODE_POINTS) -
     streamed (json_input.list_items), one task in memory at a time."""
     for i, task in enumerate(J.list_items(stream, f"{name} (Label Studio's JSON export, a list of tasks)")):
         yield record(task, f"{name}, item {i + 1}", f"{name}:{i + 1}", offsets)
-
-
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UserError(f"{name}: not UTF-8 text (byte {e.start}); expected UTF-8") from None

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -246,9 +248,6 @@ class TextStreams:
 
     def encode(self, model: "CharLM", beside: Path) -> tuple[torch.Tensor, torch.Tensor]:
         """The (N,) training and (M,) held-out indices of `model`'s characters, in its direction."""
-        import os
-        import tempfile
-
         dtype = np.int16 if len(model.chars) <= np.iinfo(np.int16).max else np.int32
         fd, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".chars")
         os.close(fd)
