@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import socket
@@ -165,7 +164,7 @@ def measure(model: Path, body: bytes, limit_gb: float, timeout: float) -> dict:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
+                    raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}") from None
                 time.sleep(0.1)
         before = peak_mb(server.pid)
         t0 = time.perf_counter()

@@ -81,7 +81,8 @@ ALWAYS: list[tuple[str, str, str]] = [
 ]
 MARKS = ("internet", "mirror", "gpu", "cluster", "elsewhere", "long")
 # what a command must print last: the quick start's sentence (README: "ends with `single-task on ...`")
-EXPECT_LAST = [(r"munch train --target ncbi-disease --train-limit", r"^single-task on ncbi-disease: dev F1 [0-9]\.[0-9]{4}, test F1 [0-9]\.[0-9]{4}$")]  # grep -E
+EXPECT_LAST = [(r"munch train --target ncbi-disease --train-limit",  # grep -E
+                r"^single-task on ncbi-disease: dev F1 [0-9]\.[0-9]{4}, test F1 [0-9]\.[0-9]{4}$")]
 
 
 @dataclass
@@ -195,7 +196,8 @@ def main() -> int:
             print(f"=== block {i} (README line {block.line}, {block.lang})")
             for line in logical_lines(block.text) if block.lang == "bash" else block.text.splitlines():
                 command, skipped = rewrite(line, args, 8000, Path("serve.pids")) if block.lang == "bash" else (line, None)
-                print(f"  skip ({skipped}): {code_part(line)[0]}" if skipped else f"  {command}" if command else "", end="\n" if skipped or command else "")
+                shown = f"  skip ({skipped}): {code_part(line)[0]}" if skipped else f"  {command}" if command else ""
+                print(shown, end="\n" if skipped or command else "")
         return 0
     if not Path(args.data_dir, "ncbi-disease").is_dir():
         sys.exit(f"readme_walk: no corpora in {args.data_dir}; give --data-dir (the walk never downloads them)")

@@ -18,7 +18,7 @@ def main(path: str) -> None:
     print("| preset | target | method | phase | auxiliary | seed | epochs | dev F1 | test F1 | device | wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for t in sorted(trials, key=lambda t: (t["preset"], t["target"], t["method"], t["phase"], t["seed"], t["aux"])):
-        def f1(split):
+        def f1(split, t=t):
             s = t["scores"].get((t["target"], split))
             return "" if s is None else f"{100 * s['f1']:.2f}"
         test = "(not used)" if t["phase"] == "dev" else f1("test")

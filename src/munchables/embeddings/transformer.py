@@ -103,6 +103,17 @@ def check_folder(path: str | Path, role: str = "transformer model folder") -> Pa
     return path
 
 
+def positions(model: nn.Module) -> int:
+    """How many sub-words (special ones included) the model can read at once. The RoBERTa family
+    (RoBERTa, XLM-R, CamemBERT, Longformer, ESM) numbers positions from `padding_idx + 1`, so of
+    its max_position_embeddings (514 in RoBERTa) that many fewer are usable; its tokenizer says
+    512 when its files name a model_max_length, but a folder that does not would have let a
+    513-sub-word piece through, to an index error deep in the model."""
+    n = getattr(model.config, "max_position_embeddings", None) or 512
+    padding = getattr(getattr(model, "embeddings", None), "padding_idx", None)
+    return n - (padding + 1) if isinstance(padding, int) else n
+
+
 def load_tokenizer(path: Path):
     tf = _transformers()
     try:
@@ -125,6 +136,9 @@ class TransformerFeatures(nn.Module):
     def __init__(self, model: nn.Module, tokenizer, layers: int = 4, fine_tune: bool = False,
                  cache: FeatureCache | None = None):
         super().__init__()
+        # float32 whatever the weights were saved in (transformers 5 keeps a checkpoint's float16 or
+        # bfloat16, and builds a saved config's dtype): the tagger computes in float32, fine-tuning needs it
+        model = model.float()
         n_layers = model.config.num_hidden_layers
         if not 1 <= layers <= n_layers:
             raise UserError(f"--transformer-layers {layers}: the model has {n_layers} layers; choose 1 to {n_layers}")
@@ -133,7 +147,7 @@ class TransformerFeatures(nn.Module):
         self.cache = None if fine_tune else cache
         if not fine_tune:
             self.model.requires_grad_(False)
-        self.max_length = min(tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", 512))
+        self.max_length = min(tokenizer.model_max_length, positions(model))
         self.budget = self.max_length - tokenizer.num_special_tokens_to_add(pair=False)  # sub-words per piece
 
     @classmethod
