@@ -1,5 +1,7 @@
 """Word embeddings initialised from vector files: word2vec text and binary, fastText .bin."""
 
+import gzip
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,61 @@ def test_nan_vectors_are_named_not_blamed_on_the_learning_rate(corpus, tmp_path,
     err = capsys.readouterr().err.strip()
     assert "NaN or infinite" in err and "'fever'" in err and "'heart'" in err and str(path) in err
     assert "--lr" not in err and "\n" not in err
+
+
+def write_gensim(path, binary, header=True):
+    kv = KeyedVectors(DIM)
+    kv.add_vectors(list(VECTORS), np.stack(list(VECTORS.values())))
+    kv.save_word2vec_format(str(path), binary=binary, write_header=header)  # .gz/.bz2/.xz: compressed by gensim
+    return path
+
+
+# The field's files are named every way; the format is told by the content (issue 29's "real files
+# from the field"): GoogleNews-vectors-negative300.bin.gz, BioWordVec_PubMed_MIMICIII_d200.vec.bin,
+# glove.6B.100d.txt (no "COUNT DIM" line), word2vec text named .bin, binary named .txt or nothing.
+@pytest.mark.parametrize("name, binary, header", [
+    ("GoogleNews-like.bin.gz", True, True),
+    ("BioWordVec-like.vec.bin", True, True),
+    ("binary-named.txt", True, True),
+    ("binary-without-suffix", True, True),
+    ("vectors.bin.bz2", True, True),
+    ("text-named.bin", False, True),
+    ("vectors.txt.gz", False, True),
+    ("vectors.vec.xz", False, True),
+    ("glove.6B.6d.txt", False, False),
+    ("glove-like.txt.gz", False, False),
+    ("glove-without-suffix", False, False),
+])
+def test_word2vec_and_glove_files_are_read_by_content_whatever_their_name(corpus, tmp_path, name, binary, header):
+    path = write_gensim(tmp_path / name, binary, header)
+    oracle = KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not header)  # gensim, told
+    loaded = load_vectors(path)
+    assert loaded.index_to_key == oracle.index_to_key == list(VECTORS)
+    np.testing.assert_array_equal(loaded.vectors, oracle.vectors)
+    model, vocab, weight = build(corpus, path)
+    for word, file_word in FALLBACK.items():
+        assert torch.equal(weight[vocab.words.stoi[word]], torch.from_numpy(VECTORS[file_word])), word
+
+
+@pytest.mark.parametrize("name", ["model-without-suffix", "ft.vec"])
+def test_a_fasttext_model_is_known_by_its_magic_number_whatever_its_name(corpus, tmp_path, name):
+    wv = fasttext_file(tmp_path / name, FT_SENTENCES, min_n=2, max_n=4, bucket=5000)
+    loaded = load_vectors(tmp_path / name)
+    for word in ("aspirin", "ibuprofen", TEST_ONLY):  # in the file, and built from n-grams
+        np.testing.assert_allclose(loaded[word], wv[word], rtol=1e-6, atol=1e-7)
+
+
+def test_a_compressed_fasttext_model_says_to_decompress_it(tmp_path):
+    """As Facebook publishes them (cc.en.300.bin.gz): gensim's reader cannot take it compressed."""
+    fasttext_file(tmp_path / "ft.bin", FT_SENTENCES, min_n=2, max_n=4, bucket=5000)
+    (tmp_path / "cc.bin.gz").write_bytes(gzip.compress((tmp_path / "ft.bin").read_bytes()))
+    with pytest.raises(UserError, match=r"a compressed fastText model.*gunzip -k .*cc.bin.gz"):
+        load_vectors(tmp_path / "cc.bin.gz")
+
+
+def test_a_file_that_fails_says_what_it_was_read_as(tmp_path):
+    path = tmp_path / "vectors.bin"
+    path.write_bytes(b"2 3\naspirin \x00\x00\x80\x3f\x00")  # a binary record cut short
+    with pytest.raises(UserError, match=r"read as word2vec binary, by its content") as info:
+        load_vectors(path)
+    assert "\n" not in str(info.value)

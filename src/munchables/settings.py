@@ -110,8 +110,9 @@ class ModelConfig:
     char_hidden: int = 25  # character BiLSTM units per direction (Lample et al. 2016)
     hidden: int = setting(256, type=int, check=at_least(1), help="BiLSTM units per direction")  # of the shared BiLSTM
     dropout: float = setting(0.5, type=float, check=fraction)  # on the token features and on the BiLSTM output
+    # the file the word embeddings started from
     word_vectors: str | None = setting(None, help="initialise word embeddings from word2vec text/binary, fastText "
-                                                  ".vec/.bin or gensim/Flair KeyedVectors")  # the file they started from
+                                                  ".vec/.bin, GloVe text (compressed too) or gensim/Flair KeyedVectors")
     # forward character LM for contextual string embeddings (Akbik et al. 2018)
     charlm_forward: str | None = setting(None, metavar="PATH", help="forward character LM for contextual string "
                                                                      "embeddings: a munch charlm file or Flair's "

@@ -1,6 +1,9 @@
 """Word vectors from a user's file, read with gensim: word2vec text or binary, fastText .vec or .bin,
-and gensim's own KeyedVectors files (what `save()` writes; Flair's word embeddings), which are
-recognised by their content and read without running code (keyed_vectors.py).
+GloVe text (no 'COUNT DIM' first line), any of them gzip-, bzip2- or xz-compressed (gensim's
+smart_open reads them), and gensim's own KeyedVectors files (what `save()` writes; Flair's word
+embeddings), read without running code (keyed_vectors.py). The format is told by the content,
+not the name: the field's files are named every way (GoogleNews-vectors-negative300.bin.gz,
+BioWordVec_PubMed_MIMICIII_d200.vec.bin, glove.6B.100d.txt, Flair's suffix-less pickles).
 
 A fastText .bin model also carries sub-word vectors, so every word of the corpora (dev and test
 included) gets a vector; from the other formats only words the file lists get one.
@@ -15,7 +18,9 @@ subset was not made for is refused rather than silently given no vector.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -26,6 +31,47 @@ from ..errors import UserError
 SUBSET_SUFFIX = ".npz"
 SUBSET_FORMAT = "munchables-vector-subset/1"
 FILE_WORDS = 100_000  # vector_words adds the file's most frequent words, up to this many
+FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")  # what a fastText .bin starts with (fastText's FILEFORMAT_MAGIC)
+HEADER = re.compile(rb"[ \t]*[0-9]+[ \t]+[0-9]+[ \t]*\r?")  # word2vec's first line: COUNT DIM
+TEXT_BYTES = frozenset(range(0x20, 0x100)) | {0x09, 0x0A, 0x0D}  # what a UTF-8 text file's bytes may be
+COMPRESSED = {".gz", ".bz2", ".xz", ".zst", ".lz4"}  # what smart_open decompresses by the name
+FORMATS = {"fasttext": "a fastText .bin model", "word2vec-binary": "word2vec binary",
+           "word2vec-text": "word2vec text ('COUNT DIM' first)", "glove-text": "GloVe text (no 'COUNT DIM' line)"}
+
+
+def is_text(sample: bytes) -> bool:
+    """Whether the bytes read as UTF-8 text (a character cut at the end allowed), no control bytes but tab and newline."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample)  # not final
+    except UnicodeDecodeError:
+        return False
+    return set(sample) <= TEXT_BYTES
+
+
+def sniff(path: Path) -> str:
+    """The format of a (possibly compressed) non-pickle vector file, by its first bytes (a key of FORMATS)."""
+    from gensim import utils  # smart_open: decompresses .gz, .bz2, .xz by their suffix, as gensim's loaders do
+
+    with utils.open(str(path), "rb") as f:
+        head = f.read(1 << 16)
+    if not head:
+        raise UserError(f"{path}: cannot read word vectors (the file is empty)")
+    if head.startswith(FASTTEXT_MAGIC):
+        if Path(path).suffix in COMPRESSED:  # gensim's fastText reader takes short reads of a stream for the end
+            raise UserError(f"{path}: a compressed fastText model, which gensim cannot read as it is; decompress it "
+                            f"first (e.g. `gunzip -k {path}` for .gz) and pass the .bin")
+        return "fasttext"
+    first, newline, rest = head.partition(b"\n")
+    header = bool(newline and HEADER.fullmatch(first))
+    # after a header, binary records are "word " and DIM raw float32s: bytes no text file holds
+    text = is_text(rest[: 1 << 12] if header else head[: 1 << 12])
+    if not header:
+        if not text:
+            raise UserError(f"{path}: cannot read word vectors (binary content with no 'COUNT DIM' first line: not "
+                            "word2vec, GloVe or fastText); expected word2vec text or binary, fastText .vec or .bin, "
+                            "GloVe text, or gensim KeyedVectors")
+        return "glove-text"
+    return "word2vec-text" if text else "word2vec-binary"
 
 
 def load_vectors(path: str | Path, trust: bool = False):
@@ -60,22 +106,26 @@ def load_vectors(path: str | Path, trust: bool = False):
         except UserError:
             if not trust:
                 raise
+    kind = None
     try:
         if pickled:  # trusted, and not KeyedVectors: see the docstring
             loaded = SaveLoad.load(str(path))
             return getattr(loaded, "wv", loaded)  # a whole model: its KeyedVectors
-        if path.suffix == ".bin":
-            try:
-                return load_facebook_vectors(str(path))  # fastText binary: sub-word vectors
-            except Exception:
-                return KeyedVectors.load_word2vec_format(str(path), binary=True)
-        return KeyedVectors.load_word2vec_format(str(path), binary=False)
+        kind = sniff(path)
+        if kind == "fasttext":
+            return load_facebook_vectors(str(path))  # sub-word vectors too
+        vectors = KeyedVectors.load_word2vec_format(str(path), binary=kind == "word2vec-binary",
+                                                    no_header=kind == "glove-text")
+        if not len(vectors) or vectors.vector_size < 1:
+            raise ValueError(f"{len(vectors)} words of {vectors.vector_size} values")
+        return vectors
     except UserError:
         raise
     except Exception as e:
+        read_as = f"read as {FORMATS[kind]}, by its content; " if kind else ""
         raise UserError(
-            f"{path}: cannot read word vectors ({e.__class__.__name__}: {e}); expected word2vec text "
-            "(first line 'COUNT DIM'), word2vec binary, fastText .vec or .bin, or gensim KeyedVectors"
+            f"{path}: cannot read word vectors ({e.__class__.__name__}: {str(e)[:300]}); {read_as}expected word2vec "
+            "text (first line 'COUNT DIM') or binary, fastText .vec or .bin, GloVe text, or gensim KeyedVectors"
         ) from None
 
 
