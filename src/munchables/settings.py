@@ -111,13 +111,15 @@ class ModelConfig:
     hidden: int = setting(256, type=int, check=at_least(1), help="BiLSTM units per direction")  # of the shared BiLSTM
     dropout: float = setting(0.5, type=float, check=fraction)  # on the token features and on the BiLSTM output
     # the file the word embeddings started from
-    word_vectors: str | None = setting(None, help="initialise word embeddings from word2vec text/binary, fastText "
-                                                  ".vec/.bin, GloVe text (compressed too) or gensim/Flair KeyedVectors")
+    word_vectors: str | None = setting(None, metavar="FILE_OR_NAME", help="initialise word embeddings from word2vec text/binary, fastText "
+                                                  ".vec/.bin, GloVe text (compressed too) or gensim/Flair KeyedVectors; "
+                                                  "or one of Flair's names (pubmed, glove, ...), downloaded once")
     # forward character LM for contextual string embeddings (Akbik et al. 2018)
-    charlm_forward: str | None = setting(None, metavar="PATH", help="forward character LM for contextual string "
-                                                                     "embeddings: a munch charlm file or Flair's "
-                                                                     "(pubmed-forward.pt)")
-    charlm_backward: str | None = setting(None, metavar="PATH", help="backward character LM; give both or neither")
+    charlm_forward: str | None = setting(None, metavar="FILE_OR_NAME", help="forward character LM for contextual string "
+                                                                     "embeddings: a munch charlm file, Flair's file, "
+                                                                     "or Flair's name (pubmed-forward: downloaded once)")
+    charlm_backward: str | None = setting(None, metavar="FILE_OR_NAME", help="backward character LM (pubmed-backward); "
+                                                                             "give both or neither")
     # 0: the embeddings enter the BiLSTM whole (the paper); K: a learned linear map to K first
     charlm_projection: int = setting(0, type=int, metavar="K", help="map the contextual string embeddings to K "
                                      "values before the BiLSTM (default 0: whole, as in the paper)")

@@ -18,32 +18,26 @@ The life of one corpus:
 Steps 2-4 hold the lock data_dir/.fetch/NAME.lock: a second `munch` fetching the same corpus into
 the same directory (two users, or two commands' first use) waits, then finds it present.
 
-Written with urllib rather than a download library: the standard library has what is needed (Range
-requests, timeouts), and the hash check, not the transport, is what makes a download trustworthy.
+The transport (resumed downloads, the ceiling on what a server may send) is util/download.py's.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import shutil
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import UserError
+from ..util.download import Hints, Unreachable
+from ..util.download import download as fetch_file
 from ..util.locks import waiting
 from .sources import GROUPS, RAW_BASE, SOURCES, CorpusSource, SourceFile, git_blob_id, sha256
 
 log = logging.getLogger("munchables")
 
 ENV_MIRROR = "MUNCHABLES_MIRROR"  # environment variable: the default --mirror
-TIMEOUT = 15  # seconds a connection or a read may stall before the download counts as failed
 ATTEMPTS = 3  # tries per file in one run, each resuming what the last one received
-CHUNK = 1 << 16
 MAX_SOURCE_BYTES = 32_000_000  # the most a source file may be: the largest is 4.5 MB; a server sending more is refused
 STAGING = ".fetch"  # under the data directory: partial downloads and the corpus being converted
 MIRROR_HELP = ("--mirror DIR_OR_URL (a copy laid out as owner/repo/commit/path, e.g. made with "
@@ -141,73 +135,17 @@ def _read_mirror_file(file: SourceFile, path: Path) -> bytes:
                         f"{file.path} at commit {file.commit} there, a readable file") from None
 
 
-def _http_error(url: str, err: urllib.error.HTTPError) -> UserError:
-    return UserError(f"{url}: HTTP {err.code} {err.reason}; the file may have moved or the host may be down: "
-                     f"download it by hand (`munch corpora fetch --print-urls`) and use {MIRROR_HELP}")
-
-
-class Unreachable(UserError):
-    """The host cannot be reached: no use trying the other corpora."""
-
-
-def _offline_error(url: str, reason) -> UserError:
-    return Unreachable(f"cannot reach {url} ({reason}); without internet access use {MIRROR_HELP}")
-
-
-def _download_once(url: str, part: Path, label: str) -> bool:
-    """Append to `part` what the server sends after its current size; True when the file is whole."""
-    start = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "munchables"})
-    if start:
-        request.add_header("Range", f"bytes={start}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and start:  # nothing after `start`: the part is whole (the hash will tell)
-            return True
-        raise _http_error(url, err) from None
-    except (urllib.error.URLError, OSError) as err:
-        raise _offline_error(url, getattr(err, "reason", err)) from None
-    with response:
-        if response.status != 206:  # the server ignored the range: start again
-            start = 0
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None and length.isdigit() else None
-        if total is not None and total > MAX_SOURCE_BYTES:
-            raise _too_large(url, part, f"announces {total:,} bytes")
-        received = start
-        with open(part, "ab" if start else "wb") as out, tqdm(
-                total=total, initial=start, desc=label, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=None, leave=False) as bar:
-            try:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-                    if received > MAX_SOURCE_BYTES:  # a mirror that streams without end (no length, or a wrong one)
-                        break
-            except (OSError, http.client.HTTPException) as err:  # reset, stalled, broken chunk: keep what came
-                log.info("%s: interrupted after %d bytes (%s)", url, received, err)
-                return False
-    if received > MAX_SOURCE_BYTES:
-        raise _too_large(url, part, f"sent more than {MAX_SOURCE_BYTES:,} bytes")
-    return total is None or received >= total  # a short body ends without an error in http.client
-
-
-def _too_large(url: str, part: Path, what: str) -> UserError:
-    """A server that sends more than any source file holds: what came is deleted, the download refused."""
-    part.unlink(missing_ok=True)
-    return UserError(f"{url}: the server {what}, more than any corpus source file ({MAX_SOURCE_BYTES:,} bytes at most); "
-                     f"refused and deleted: check the mirror, or download the file by hand and use {MIRROR_HELP}")
+HINTS = Hints(
+    moved=f"download it by hand (`munch corpora fetch --print-urls`) and use {MIRROR_HELP}",
+    offline=f"use {MIRROR_HELP}",
+    too_large="any corpus source file ({max_bytes:,} bytes at most); refused and deleted: check the mirror, or "
+              f"download the file by hand and use {MIRROR_HELP}")
 
 
 def download(url: str, part: Path, label: str) -> bytes:
     """The bytes at `url`, resumed from `part` (kept between runs) with HTTP Range requests."""
-    for _ in range(ATTEMPTS):
-        if _download_once(url, part, label):
-            return part.read_bytes()
-    raise UserError(f"{url}: the connection broke {ATTEMPTS} times ({part.stat().st_size} bytes kept in {part}); "
-                    f"run the command again to resume, or use {MIRROR_HELP}")
+    fetch_file(url, part, label, MAX_SOURCE_BYTES, HINTS, ATTEMPTS)
+    return part.read_bytes()
 
 
 def obtain(source: CorpusSource, file: SourceFile, staging: Path, mirror: str | None) -> bytes:

@@ -15,12 +15,14 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import UserError
+from . import published
 from .cache import make_cache
 from .charlm import CharLM
 from .contextual import ContextualStringEmbeddings
 from .transformer import TransformerFeatures, check_name
 
 log = logging.getLogger("munchables")
+LM = "language model"  # published.KINDS
 
 
 def validate(config) -> None:
@@ -29,9 +31,10 @@ def validate(config) -> None:
         raise UserError("contextual string embeddings need both language models: give --charlm-forward "
                         "and --charlm-backward (train them with `munch charlm --direction forward|backward`)")
     for path, flag in ((config.charlm_forward, "--charlm-forward"), (config.charlm_backward, "--charlm-backward")):
-        if path and not Path(path).is_file():
+        if path and not Path(path).is_file() and not published.is_name(path, LM):
             raise UserError(f"{flag} {path}: file not found; train one with `munch charlm --text FILE "
-                            f"--direction {flag.rsplit('-', 1)[1]} --out {path}`")
+                            f"--direction {flag.rsplit('-', 1)[1]} --out {path}`, or name one of Flair's "
+                            f"({published.names(LM)})")
     if config.charlm_projection < 0 or (config.charlm_projection and not config.charlm_forward):
         raise UserError("--charlm-projection K needs K >= 1 and the language models (--charlm-forward, --charlm-backward)")
     if config.fine_tune_transformer and not config.transformer:
@@ -54,8 +57,8 @@ def build_features(config, cache: str = "memory", cache_folder: str | Path | Non
             config.transformer, config.transformer_layers, config.fine_tune_transformer,
             make_cache(cache, cache_folder)))
     if config.charlm_forward:
-        forward = CharLM.load(config.charlm_forward, "forward character language model")
-        backward = CharLM.load(config.charlm_backward, "backward character language model")
+        forward = CharLM.load(published.local(config.charlm_forward, LM), "forward character language model")
+        backward = CharLM.load(published.local(config.charlm_backward, LM), "backward character language model")
         # Flair's own setting for its models (the paper's); munch charlm models keep what they computed
         with_whitespace = bool(forward.imported or backward.imported)
         log.info("contextual string embeddings: %s", "Flair's states with whitespace (after the space following "

@@ -83,9 +83,12 @@ def load_vectors(path: str | Path, trust: bool = False):
     pickle (a whole Word2Vec or FastText model) only with `trust=True` (`--trust`), for files the
     user made or trusts, by gensim's own loader, which runs whatever code the file holds.
     """
-    path = Path(path)
+    from . import published
+
+    path = Path(published.local(str(path), "word embeddings"))  # Flair's names (pubmed, glove, ...): downloaded
     if not path.exists():
-        raise UserError(f"{path}: word-vector file not found; expected word2vec text/binary or fastText .vec/.bin")
+        raise UserError(f"{path}: word-vector file not found; expected word2vec text/binary, fastText .vec/.bin, "
+                        f"GloVe text or gensim KeyedVectors, or one of Flair's names ({published.names('word embeddings')})")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a word-vector file (word2vec text/binary or fastText .vec/.bin)")
     if path.suffix == SUBSET_SUFFIX:
