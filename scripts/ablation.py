@@ -8,6 +8,7 @@ experiments/stats.py over the test sentences, seed with seed.
 
     python3 scripts/ablation.py run   [--arms a,c-frozen] [--seeds 1,2,3]   # trains what is missing (resumes)
     python3 scripts/ablation.py table                                         # the table, from what finished
+    python3 scripts/ablation.py speed [--seeds 1]                             # tagging the test split, arm by arm
 
 (a) is the second round's single-task trials when the store holds them (docs/results/round2.sqlite,
 `munch reproduce --preset lowres-cpu`: the same settings, checked option by option below), else
@@ -137,13 +138,38 @@ def table(arm_names: list[str], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def speed(arm_names: list[str], seed: int, rounds: int = 2) -> str:
+    """`munch evaluate` of each arm's seed-`seed` model on the test split (940 sentences), one thread,
+    end to end (loading the model included); the arms interleaved, `rounds` times, the fastest kept."""
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    models = {arm: run_dir(arm, seed) for arm in arm_names if (run_dir(arm, seed) / "model.pt").exists()}
+    seconds: dict[str, list[float]] = {arm: [] for arm in models}
+    for _ in range(rounds):
+        for arm, model in models.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "munchables.cli", "-q", "evaluate", "--model", str(model), "--corpus",
+                            "ncbi-disease", "--split", "test", "--threads", "1", "--device", "cpu"], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            seconds[arm].append(time.perf_counter() - t0)
+    base = min(seconds["a"]) if "a" in seconds else None
+    lines = ["| arm | seconds (fastest of %d) | against (a) |" % rounds, "|---|---|---|"]
+    for arm, s in seconds.items():
+        lines.append(f"| {arm} | {min(s):.1f} | {min(s) / base:.1f}x |" if base else f"| {arm} | {min(s):.1f} | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["run", "table"])
+    parser.add_argument("what", choices=["run", "table", "speed"])
     parser.add_argument("--arms", default="a,b,c-frozen,c-fine")
     parser.add_argument("--seeds", default="1,2,3")
     args = parser.parse_args()
     arm_names, seeds = args.arms.split(","), [int(s) for s in args.seeds.split(",")]
+    if args.what == "speed":
+        print(speed(arm_names, seeds[0]))
+        return
     if args.what == "run":
         run(arm_names, seeds)
     print(table(arm_names, seeds))

@@ -132,7 +132,9 @@ def test_a_body_that_takes_too_long_is_answered_408(tagger):
         s.settimeout(15)
         s.sendall(b"POST /tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te")
         started = time.monotonic()
-        answer = s.recv(4096)
+        answer = b""
+        while b"--timeout" not in answer and (chunk := s.recv(4096)):  # the body may follow the headers apart
+            answer += chunk
         assert answer.startswith(b"HTTP/1.1 408") and b"--timeout" in answer
         assert time.monotonic() - started < 10
         s.close()

@@ -5,7 +5,7 @@ saved with save_pretrained, as a user's folder or a hub snapshot holds them:
 - RoBERTa (byte-level BPE, positions numbered from padding_idx + 1, so two fewer usable than
   max_position_embeddings) with a tokenizer that names no model_max_length;
 - BERT saved in float16 and bfloat16 (transformers 5 keeps a checkpoint's own dtype);
-- ELECTRA and DistilBERT.
+- ELECTRA, DistilBERT, DeBERTa-v2 and ModernBERT (with BERT's tokenizer: the encoder is what differs).
 
 Each trains a tagger end to end, saves and tags again after loading; the features are checked
 against the model run by hand.
@@ -70,6 +70,15 @@ def make(kind, folder):
     if kind == "electra":
         config = transformers.ElectraConfig(vocab_size=len(tok), embedding_size=8, max_position_embeddings=64, **small)
         return save(folder, transformers.ElectraModel(config), tok)
+    if kind == "deberta-v2":
+        config = transformers.DebertaV2Config(vocab_size=len(tok), max_position_embeddings=64, **small)
+        return save(folder, transformers.DebertaV2Model(config), tok)
+    if kind == "modernbert":
+        config = transformers.ModernBertConfig(vocab_size=len(tok), max_position_embeddings=64, global_attn_every_n_layers=1,
+                                               local_attention=8, pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
+                                               eos_token_id=tok.sep_token_id, cls_token_id=tok.cls_token_id,
+                                               sep_token_id=tok.sep_token_id, **small)
+        return save(folder, transformers.ModernBertModel(config), tok)
     if kind == "distilbert":
         config = transformers.DistilBertConfig(vocab_size=len(tok), dim=8, n_layers=2, n_heads=2, hidden_dim=16,
                                                max_position_embeddings=64)
@@ -79,7 +88,7 @@ def make(kind, folder):
     return save(folder, transformers.BertModel(config).to(dtype), tok)
 
 
-KINDS = ["roberta", "bert-float16", "bert-bfloat16", "electra", "distilbert"]
+KINDS = ["roberta", "bert-float16", "bert-bfloat16", "electra", "distilbert", "deberta-v2", "modernbert"]
 
 
 @pytest.fixture(scope="module")
