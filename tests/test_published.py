@@ -146,3 +146,15 @@ def test_two_processes_asking_at_once_download_it_once(flair):
     for t in threads:
         t.join()
     assert len(set(paths)) == 1 and len(gets(flair, "/flair/pubmed-forward.pt")) == 1
+
+
+def test_reproduce_takes_a_flair_name_and_keys_trials_by_the_files_bytes(flair, tmp_path):
+    from munchables.embeddings.word_vectors import vectors_sha256
+    from munchables.experiments.protocol import make_protocol
+
+    data = tmp_path / "data"
+    make_corpus(data / "main", sizes=(12, 4, 4))
+    make_corpus(data / "aux", sizes=(12, 4, 4), seed=1)
+    protocol = make_protocol(targets=["main"], data_dir=data, methods=["single-task"], word_vectors="pubmed")
+    path = tmp_path / "cache" / "munchables" / "flair" / "pubmed_pmc_wiki_sg_1M.gensim"
+    assert protocol.word_vectors == str(path.resolve()) and protocol.vectors_sha256 == vectors_sha256(path)
