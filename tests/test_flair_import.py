@@ -194,3 +194,22 @@ def test_a_longer_delimiter_is_read_first_as_flair_reads_it(imported):
     _, bwd = imported
     lm = CharLM(replace(bwd.config, delimiter="<d>"), bwd.chars)
     assert lm_string(lm, ["ab", "c"])[::-1] == "<d>" + "c ba" + " "
+
+
+def test_a_flair_file_saved_from_a_gpu_loads_on_the_cpu_with_the_same_features(imported, tmp_path):
+    """Flair's LanguageModel.save() keeps the tensors where they were: the published models were trained
+    and saved on GPUs, so their storages say torch.cuda.FloatStorage at cuda:0. The fixture is made
+    so, byte for byte the pickle a GPU save writes (only the storage's class and location differ)."""
+    data = (FIXTURES / "backward-legacy.pt").read_bytes()
+    cpu = (b"\x8c\x05torch\x94\x8c\x0cFloatStorage", b"\x8c\x03cpu")
+    gpu = (b"\x8c\x0atorch.cuda\x94\x8c\x0cFloatStorage", b"\x8c\x06cuda:0")
+    for old, new in zip(cpu, gpu):
+        assert data.count(old) == 1
+        data = data.replace(old, new)
+    (tmp_path / "gpu.pt").write_bytes(data)
+    bwd = CharLM.load(tmp_path / "gpu.pt")
+    fwd, cpu_bwd = imported
+    got = ContextualStringEmbeddings(fwd, bwd, with_whitespace=True).embed(SENTENCES)
+    want = ContextualStringEmbeddings(fwd, cpu_bwd, with_whitespace=True).embed(SENTENCES)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
