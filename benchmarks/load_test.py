@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,22 +28,14 @@ from pathlib import Path
 
 import httpx
 import torch
+from processes import free_port, status_mb
 
 from munchables.data.corpus import default_data_dir, load_corpus
 from munchables.tagging.tagger import Tagger
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return status_mb(pid, "VmRSS")
 
 
 def abstracts(corpus: str, per: int, data_dir: str | None) -> list[str]:

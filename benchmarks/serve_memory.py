@@ -33,7 +33,6 @@ import argparse
 import json
 import random
 import resource
-import socket
 import string
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from processes import free_port, status_mb
 
 MAX_BODY = 1_000_000
 
@@ -123,16 +124,7 @@ def default_model(directory: Path) -> Path:
 
 
 def peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return status_mb(pid, "VmHWM")
 
 
 def post(url: str, body: bytes, timeout: float) -> tuple[int, str]:
