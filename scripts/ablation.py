@@ -98,6 +98,12 @@ def run(arm_names: list[str], seeds: list[int]) -> None:
                 print(f"{out}: not finished here (see above)", flush=True)
 
 
+def dev_curve(out: Path) -> list[float]:
+    """The run's dev F1 after each epoch (its log.jsonl)."""
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    return [r["dev_f1"] for r in rows if r.get("event") == "epoch"]
+
+
 def options(out: Path) -> dict:
     return json.loads((out / "config.json").read_text())["options"]
 
@@ -106,13 +112,15 @@ def table(arm_names: list[str], seeds: list[int]) -> str:
     runs = {arm: {s: run_dir(arm, s) for s in seeds if (run_dir(arm, s) / "metrics.json").exists()}
             for arm in arm_names}
     metrics = {arm: {s: json.loads((d / "metrics.json").read_text()) for s, d in r.items()} for arm, r in runs.items()}
-    lines = ["| arm | seeds | test F1 (mean) | against (a): difference, 95% interval | p | epochs (mean) | seconds per epoch |",
-             "|---|---|---|---|---|---|---|"]
+    at = min(CAPPED.values())  # every arm's dev F1 after as many epochs as the capped arm had: like with like
+    lines = ["| arm | seeds | test F1 (mean) | against (a): difference, 95% interval | p | epochs (mean) | "
+             f"dev F1 at epoch {at} (mean) | best dev F1 (mean) | seconds per epoch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     reference = metrics.get("a", {})
     for arm in arm_names:
         m = metrics[arm]
         if not m:
-            lines.append(f"| {arm} | (not run yet) | | | | | |")
+            lines.append(f"| {arm} | (not run yet) | | | | | | | |")
             continue
         for s, d in runs[arm].items():  # the same settings as (a) but for the embeddings: checked, not assumed
             if s in runs.get("a", {}):
@@ -125,6 +133,9 @@ def table(arm_names: list[str], seeds: list[int]) -> str:
         f1 = sum(x["test"]["f1"] for x in m.values()) / len(m)
         per_epoch = sum(x["seconds"] / max(x["epochs"], 1) for x in m.values()) / len(m)
         epochs = sum(x["epochs"] for x in m.values()) / len(m)
+        curves = [dev_curve(d) for d in runs[arm].values()]
+        dev_at = sum(c[min(at, len(c)) - 1] for c in curves) / len(curves)
+        best = sum(max(c) for c in curves) / len(curves)
         paired = sorted(set(m) & set(reference))
         if arm != "a" and paired:
             c = paired_bootstrap([m[s]["test"]["sentences"] for s in paired],
@@ -134,7 +145,8 @@ def table(arm_names: list[str], seeds: list[int]) -> str:
         else:
             versus, p = "(reference)" if arm == "a" else "(no paired seed)", ""
         name = f"{arm} (at most {CAPPED[arm]} epochs)" if arm in CAPPED else arm
-        lines.append(f"| {name} | {', '.join(map(str, sorted(m)))} | {100 * f1:.2f} | {versus} | {p} | {epochs:.0f} | {per_epoch:.1f} |")
+        lines.append(f"| {name} | {', '.join(map(str, sorted(m)))} | {100 * f1:.2f} | {versus} | {p} | {epochs:.0f} | "
+                     f"{100 * dev_at:.2f} | {100 * best:.2f} | {per_epoch:.1f} |")
     return "\n".join(lines)
 
 
