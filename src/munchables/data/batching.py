@@ -17,7 +17,6 @@ import torch
 from .vocab import Vocabularies
 
 MAX_WORD_CHARS = 64  # characters of a word the character model sees (the corpora's longest word: 48)
-CHAR_CACHE_WORDS = 100_000  # words whose character ids the Collator keeps; then it starts afresh
 
 
 def char_view(word: str) -> str:
