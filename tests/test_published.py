@@ -53,9 +53,9 @@ def gets(server, path):
 
 
 def test_flairs_language_model_names_download_once_and_give_flairs_features(flair, tmp_path):
-    fwd = CharLM.load(published.local("pubmed-forward", "language model"))
-    bwd = CharLM.load(published.local("pubmed-backward", "language model"))
-    assert Path(published.local("pubmed-forward", "language model")).parent == tmp_path / "cache" / "munchables" / "flair"
+    fwd = CharLM.load(published.local("pubmed-forward", published.LM))
+    bwd = CharLM.load(published.local("pubmed-backward", published.LM))
+    assert Path(published.local("pubmed-forward", published.LM)).parent == tmp_path / "cache" / "munchables" / "flair"
     got = ContextualStringEmbeddings(fwd, bwd, with_whitespace=True).embed(EXPECTED["sentences"])
     for i, _ in enumerate(EXPECTED["sentences"]):  # what Flair's FlairEmbeddings computed from these files
         want = torch.cat([torch.tensor(EXPECTED[f"{name} with_whitespace=True"][i])
@@ -63,7 +63,7 @@ def test_flairs_language_model_names_download_once_and_give_flairs_features(flai
         torch.testing.assert_close(got[i], want, rtol=0, atol=1e-6)
     assert len(gets(flair, "/flair/pubmed-forward.pt")) == 1  # the second use read the cache
     flair.close()  # offline now: the cache still serves
-    assert CharLM.load(published.local("PubMed-Forward", "language model")).config.direction == "forward"
+    assert CharLM.load(published.local("PubMed-Forward", published.LM)).config.direction == "forward"
 
 
 def test_flairs_word_embedding_name_downloads_the_file_and_the_array_beside_it(flair):
@@ -97,10 +97,10 @@ def test_a_path_that_exists_wins_over_a_name(flair, tmp_path):
 def test_a_broken_download_resumes_and_a_partial_file_is_never_read(flair, tmp_path):
     flair.cut["/flair/pubmed-forward.pt"] = 3  # every try of this run breaks half-way
     with pytest.raises(UserError, match="connection broke 3 times"):
-        published.local("pubmed-forward", "language model")
+        published.local("pubmed-forward", published.LM)
     cache = tmp_path / "cache" / "munchables" / "flair"
     assert not (cache / "pubmed-forward.pt").exists() and (cache / "pubmed-forward.pt.part").stat().st_size > 0
-    path = published.local("pubmed-forward", "language model")  # the next run asks for the rest only
+    path = published.local("pubmed-forward", published.LM)  # the next run asks for the rest only
     assert Path(path).read_bytes() == (FIXTURES / "forward.pt").read_bytes()
     assert gets(flair, "/flair/pubmed-forward.pt")[-1][1] is not None  # a Range request
     assert not (cache / "pubmed-forward.pt.part").exists()
@@ -132,14 +132,14 @@ def test_a_downloaded_file_with_a_payload_is_refused_like_any_other(flair, tmp_p
     marker = tmp_path / "marker"
     flair.files["/flair/pubmed-forward.pt"] = pickle.dumps({"state_dict": Payload(marker)}, protocol=4)
     with pytest.raises(UserError, match="refused"):
-        CharLM.load(published.local("pubmed-forward", "language model"))
+        CharLM.load(published.local("pubmed-forward", published.LM))
     assert not marker.exists()
 
 
 def test_two_processes_asking_at_once_download_it_once(flair):
     flair.slow["/flair/pubmed-forward.pt"] = 0.5
     paths = []
-    threads = [threading.Thread(target=lambda: paths.append(published.local("pubmed-forward", "language model")))
+    threads = [threading.Thread(target=lambda: paths.append(published.local("pubmed-forward", published.LM)))
                for _ in range(2)]
     for t in threads:
         t.start()

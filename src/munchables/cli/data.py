@@ -102,7 +102,7 @@ def cmd_vector_subset(args) -> int:
     data_dir = default_data_dir(args.data_dir)
     words = [w for name in names for split in ("train", "dev", "test")
              for s in load_corpus(name, data_dir, fetch_missing=not args.no_fetch).split(split) for w in s.tokens]
-    args.vectors = published.local(args.vectors, "word embeddings")  # one of Flair's names: the file downloaded
+    args.vectors = published.local(args.vectors, published.WORDS)  # one of Flair's names: the file downloaded
     vectors = load_vectors(args.vectors, trust=args.trust)
     subset = VectorSubset.make(vectors, words, normalise, file_sha256(Path(args.vectors)), Path(args.vectors).name)
     subset.save(args.out)

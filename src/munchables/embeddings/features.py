@@ -22,7 +22,6 @@ from .contextual import ContextualStringEmbeddings
 from .transformer import TransformerFeatures, check_name
 
 log = logging.getLogger("munchables")
-LM = "language model"  # published.KINDS
 
 
 def validate(config) -> None:
@@ -31,10 +30,10 @@ def validate(config) -> None:
         raise UserError("contextual string embeddings need both language models: give --charlm-forward "
                         "and --charlm-backward (train them with `munch charlm --direction forward|backward`)")
     for path, flag in ((config.charlm_forward, "--charlm-forward"), (config.charlm_backward, "--charlm-backward")):
-        if path and not Path(path).is_file() and not published.is_name(path, LM):
+        if path and not Path(path).is_file() and not published.is_name(path, published.LM):
             raise UserError(f"{flag} {path}: file not found; train one with `munch charlm --text FILE "
                             f"--direction {flag.rsplit('-', 1)[1]} --out {path}`, or name one of Flair's "
-                            f"({published.names(LM)})")
+                            f"({published.names(published.LM)})")
     if config.charlm_projection < 0 or (config.charlm_projection and not config.charlm_forward):
         raise UserError("--charlm-projection K needs K >= 1 and the language models (--charlm-forward, --charlm-backward)")
     if config.fine_tune_transformer and not config.transformer:
@@ -57,8 +56,8 @@ def build_features(config, cache: str = "memory", cache_folder: str | Path | Non
             config.transformer, config.transformer_layers, config.fine_tune_transformer,
             make_cache(cache, cache_folder)))
     if config.charlm_forward:
-        forward = CharLM.load(published.local(config.charlm_forward, LM), "forward character language model")
-        backward = CharLM.load(published.local(config.charlm_backward, LM), "backward character language model")
+        forward = CharLM.load(published.local(config.charlm_forward, published.LM), "forward character language model")
+        backward = CharLM.load(published.local(config.charlm_backward, published.LM), "backward character language model")
         # Flair's own setting for its models (the paper's); munch charlm models keep what they computed
         with_whitespace = bool(forward.imported or backward.imported)
         log.info("contextual string embeddings: %s", "Flair's states with whitespace (after the space following "

@@ -58,7 +58,8 @@ WORD_EMBEDDINGS = {
     **dict.fromkeys(("twitter", "en-twitter"), "token/twitter.gensim"),
 }
 BESIDE = ".vectors.npy"  # gensim's save() writes the vectors array as NAME.vectors.npy
-KINDS = {"language model": LANGUAGE_MODELS, "word embeddings": WORD_EMBEDDINGS}
+LM, WORDS = "language model", "word embeddings"  # the kinds callers name (and errors say)
+KINDS = {LM: LANGUAGE_MODELS, WORDS: WORD_EMBEDDINGS}
 
 
 def base_url() -> str:
@@ -84,7 +85,7 @@ def local(value: str, kind: str) -> str:
     if not is_name(value, kind):
         return value
     relative = KINDS[kind][value.lower()]
-    files = [relative] + ([relative + BESIDE] if kind == "word embeddings" else [])
+    files = [relative] + ([relative + BESIDE] if kind == WORDS else [])
     folder = cache_dir()
     wanted = [folder / Path(f).name for f in files]
     urls = [f"{base_url()}/{f}" for f in files]

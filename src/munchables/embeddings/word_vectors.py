@@ -85,10 +85,10 @@ def load_vectors(path: str | Path, trust: bool = False):
     """
     from . import published
 
-    path = Path(published.local(str(path), "word embeddings"))  # Flair's names (pubmed, glove, ...): downloaded
+    path = Path(published.local(str(path), published.WORDS))  # Flair's names (pubmed, glove, ...): downloaded
     if not path.exists():
         raise UserError(f"{path}: word-vector file not found; expected word2vec text/binary, fastText .vec/.bin, "
-                        f"GloVe text or gensim KeyedVectors, or one of Flair's names ({published.names('word embeddings')})")
+                        f"GloVe text or gensim KeyedVectors, or one of Flair's names ({published.names(published.WORDS)})")
     if path.is_dir():
         raise UserError(f"{path}: is a directory; expected a word-vector file (word2vec text/binary or fastText .vec/.bin)")
     if path.suffix == SUBSET_SUFFIX:

@@ -195,10 +195,10 @@ def make_protocol(targets=None, methods=None, grid=None, preset="quick", seeds=1
     if word_vectors is not None:
         from ..embeddings import published
 
-        word_vectors = published.local(word_vectors, "word embeddings")  # Flair's names: the file downloaded
+        word_vectors = published.local(word_vectors, published.WORDS)  # Flair's names: the file downloaded
         if not Path(word_vectors).is_file():
             raise UserError(f"--word-vectors {word_vectors}: no such file (make one with `munch vectors`, or name one "
-                            f"of Flair's: {published.names('word embeddings')})")
+                            f"of Flair's: {published.names(published.WORDS)})")
         sha = vectors_sha256(Path(word_vectors))  # a subset counts as the file it came from
         word_vectors = str(Path(word_vectors).resolve())
     return Protocol(list(targets), found, families, list(methods), settings, name, p, seeds,
